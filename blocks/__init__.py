@@ -1,0 +1,1 @@
+"""Prefect Blocks: configuration and secrets kept on the Prefect server."""

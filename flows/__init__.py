@@ -1,0 +1,1 @@
+"""Prefect flows: the stories samoflow orchestrates (session, convoy, monitor)."""

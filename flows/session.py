@@ -1,0 +1,150 @@
+"""The session flow: one samocode-compatible session, iteration by iteration, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+
+from samoflow.gate import GateAnswer, PendingGate, read_gate, write_gate
+from samoflow.history import HistoryEntry, Outcome
+from samoflow.inbox_files import unread_messages
+from samoflow.iteration import begin_iteration, conclude_iteration
+from samoflow.notify import Notice, NoticeKind
+from samoflow.session_files import SessionFiles
+from samoflow.session_state import Lifecycle, SessionReport, SessionState, load_state, report_of
+from samoflow.sessions import record_gate_answer
+from samoflow.settings import get_settings
+from samoflow.spec import read_spec
+from tasks.artifacts import publish_session_artifacts
+from tasks.iteration import AgentFailedError, run_iteration
+from tasks.notify import notify_humans
+
+
+class GateInput(RunInput):
+    """The form the Prefect UI shows for a paused session."""
+
+    text: str
+    approve: bool = True
+
+
+def _run_name() -> str:
+    return f"session-{Path(flow_run.parameters['session_dir']).name}"
+
+
+@flow(name="samoflow-session", flow_run_name=_run_name, retries=2, retry_delay_seconds=5)
+def session_flow(session_dir: str) -> SessionReport:
+    """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
+    files = SessionFiles(Path(session_dir))
+    while True:
+        state = load_state(files)
+        if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
+            return finish(files)
+        if state.lifecycle is Lifecycle.WAITING:
+            answer = await_answer(files, state)
+            if answer is None:
+                return finish(files)
+            record_gate_answer(files, answer)
+            continue
+        deliver_inbox(files)
+        entry = run_one_iteration(files, state)
+        publish_session_artifacts(session_dir)
+        tell_humans_about(files, entry)
+
+
+def deliver_inbox(files: SessionFiles) -> list[str]:
+    """Seam for the inbox issue: messages already in `_inbox/` reach the next hook."""
+    return unread_messages(files)
+
+
+def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry:
+    settings = get_settings()
+    plan = begin_iteration(files, state)
+    failure = None
+    if not plan.signalled:
+        runner = run_iteration.with_options(
+            retries=settings.iteration_retries,
+            retry_delay_seconds=settings.iteration_retry_delay_seconds,
+        )
+        try:
+            runner(str(files.root), plan)
+        except AgentFailedError as error:
+            failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
+    return conclude_iteration(files, state, plan, settings, failure=failure)
+
+
+def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
+    kinds = {Outcome.BLOCKED: NoticeKind.BLOCKED, Outcome.DONE: NoticeKind.DONE}
+    if entry.outcome not in kinds:
+        return
+    usage = load_state(files).usage
+    notify_humans(
+        Notice(
+            kind=kinds[entry.outcome],
+            session=files.name,
+            phase=entry.phase,
+            iteration=entry.iteration,
+            text=entry.reason or entry.summary or "",
+            cost_usd=usage.cost_usd,
+            next_step=(
+                f"fix the cause, then `samoflow run --session {files.name}`"
+                if entry.outcome is Outcome.BLOCKED
+                else ""
+            ),
+        )
+    )
+
+
+def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
+    """A human's answer to the gate: left on disk, or given while this run is paused."""
+    settings = get_settings()
+    if read_spec(files.spec).auto_approve_gates:
+        return GateAnswer(text="approved by policy (auto_approve_gates)", answered_by="samoflow")
+    gate = read_gate(files.gate)
+    if gate is not None and gate.answer is not None:
+        return gate.answer
+    last = state.entries[-1]
+    if gate is None:
+        notify_humans(
+            Notice(
+                kind=NoticeKind.WAITING,
+                session=files.name,
+                phase=state.phase.value,
+                iteration=state.last_iteration,
+                text=last.summary or f"waiting for {last.for_ or 'an answer'}",
+                cost_usd=state.usage.cost_usd,
+                next_step=f"answer in the Prefect UI or `samoflow answer {files.name}`",
+            )
+        )
+    write_gate(
+        files.gate,
+        PendingGate(
+            iteration=state.last_iteration,
+            phase=state.phase.value,
+            for_=last.for_,
+            summary=last.summary,
+            flow_run_id=str(flow_run.id),
+        ),
+    )
+    get_run_logger().info("session %s waits for a human answer", files.name)
+    try:
+        given = pause_flow_run(
+            wait_for_input=GateInput,
+            timeout=settings.gate_timeout_seconds,
+            poll_interval=int(max(1, settings.gate_poll_seconds)),
+            key=f"gate-{state.last_iteration}-{len(state.entries)}",
+        )
+    except FlowPauseTimeout:
+        return None
+    return GateAnswer(text=given.text, approve=given.approve, answered_by="prefect")
+
+
+def finish(files: SessionFiles) -> SessionReport:
+    report = report_of(files)
+    publish_session_artifacts(str(files.root))
+    return report
+

@@ -1,0 +1,1 @@
+"""Agent adapters: how one iteration's CLI process is built, run and read."""

@@ -1,0 +1,76 @@
+"""The adapter interface every agent CLI implements, and what one run returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from samoflow.history import Usage
+
+
+class AgentRequest(BaseModel):
+    """Everything one agent process needs; built by the orchestrator per attempt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_dir: Path
+    working_dir: Path
+    hook_path: Path
+    prompt: str  # the per-iteration prompt (user turn)
+    instructions: str  # workflow + phase + role instructions (system side)
+    prompt_file: Path
+    log_path: Path
+    phase: str
+    iteration: int
+    attempt: int
+    role: str
+    timeout_seconds: float
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class AgentResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    exit_code: int | None
+    timed_out: bool = False
+    duration_seconds: float
+    usage: Usage = Field(default_factory=Usage)
+    output_tail: str = ""
+    error: str | None = None  # what the adapter itself saw go wrong (e.g. an API error)
+
+    @property
+    def failed(self) -> bool:
+        return self.timed_out or self.exit_code != 0 or self.error is not None
+
+    def failure_reason(self) -> str:
+        if self.timed_out:
+            return f"agent timed out after {self.duration_seconds:.0f} s"
+        if self.error:
+            return self.error
+        if self.exit_code is not None and self.exit_code < 0:
+            return f"agent was killed by signal {-self.exit_code}"
+        return f"agent exited with code {self.exit_code}"
+
+
+class OutputObserver(Protocol):
+    """Reads the agent's output lines as they arrive (usage, progress, errors)."""
+
+    def feed(self, line: str) -> None: ...
+
+    def usage(self) -> Usage: ...
+
+    def error(self) -> str | None: ...
+
+
+class AgentAdapter(Protocol):
+    name: str
+
+    def command(self, request: AgentRequest) -> list[str]: ...
+
+    def environment(self, request: AgentRequest) -> dict[str, str]: ...
+
+    def stdin_text(self, request: AgentRequest) -> str | None: ...
+
+    def observer(self) -> OutputObserver: ...

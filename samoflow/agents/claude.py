@@ -1,0 +1,88 @@
+"""The `claude` agent: the Claude Code CLI in print mode with stream-json output."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from samoflow.agents.base import AgentRequest, OutputObserver
+from samoflow.agents.claude_stream import StreamParser
+from samoflow.agents.environment import agent_environment
+from samoflow.history import Usage
+
+
+class ClaudeObserver:
+    """Parses stream-json as it arrives; the `result` line carries usage and cost."""
+
+    def __init__(self) -> None:
+        self._parser = StreamParser()
+
+    def feed(self, line: str) -> None:
+        self._parser.feed(line)
+
+    def usage(self) -> Usage:
+        result = self._parser.result
+        if result is None:
+            return Usage()
+        return Usage(
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cache_read_input_tokens=result.cache_read_input_tokens,
+            cache_creation_input_tokens=result.cache_creation_input_tokens,
+            cost_usd=result.total_cost_usd,
+        )
+
+    def error(self) -> str | None:
+        result = self._parser.result
+        if result is None or not result.is_error:
+            return None
+        detail = (result.result_text or "").strip()[:300]
+        return f"claude reported an error ({result.subtype or 'error'}): {detail}"
+
+
+def find_claude(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    found = shutil.which("claude")
+    if found is None:
+        raise FileNotFoundError(
+            "the claude binary is not on PATH: `npm install -g @anthropic-ai/claude-code` "
+            "or pass its path with --agent-command"
+        )
+    return found
+
+
+@dataclass
+class ClaudeAgent:
+    binary: str
+    model: str | None = None
+    max_turns: int = 300
+    extra_env: dict[str, str] = field(default_factory=dict)
+    name: str = "claude"
+
+    def command(self, request: AgentRequest) -> list[str]:
+        argv = [
+            self.binary,
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--append-system-prompt",
+            request.instructions,
+            "--dangerously-skip-permissions",
+            "--max-turns",
+            str(self.max_turns),
+        ]
+        if self.model:
+            argv += ["--model", self.model]
+        return argv
+
+    def environment(self, request: AgentRequest) -> dict[str, str]:
+        # IS_SANDBOX lets the CLI skip permissions as root (containers, CI).
+        return {**agent_environment(request), "IS_SANDBOX": "1", **self.extra_env}
+
+    def stdin_text(self, request: AgentRequest) -> str | None:
+        return request.prompt
+
+    def observer(self) -> OutputObserver:
+        return ClaudeObserver()

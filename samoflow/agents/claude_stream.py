@@ -1,0 +1,250 @@
+"""Parser for Claude Code's ``--output-format stream-json --verbose`` stdout.
+
+Owns: turning the CLI's newline-delimited JSON into (a) short, log-friendly events while the
+agent runs and (b) one typed :class:`ClaudeResult` from the final ``result`` line. It is pure:
+no subprocesses, no Prefect, no I/O - the caller feeds it lines.
+
+Shape of the stream (observed with Claude Code 2.1.197):
+
+* ``{"type":"system","subtype":"init",...}`` first; ``{"type":"system","subtype":"api_retry",
+  "attempt":n,"max_retries":m,"retry_delay_ms":ms,"error_status":429,"error":"rate_limit"}``
+  before each automatic retry of a failed API call.
+* ``{"type":"assistant","message":{"content":[...text / tool_use / thinking blocks...]}}``
+  one per model response. Its ``usage`` is a streaming snapshot (``output_tokens`` is the
+  placeholder from ``message_start``), so token accounting must come from the result line.
+* ``{"type":"user","message":{"content":[{"type":"tool_result",...}]}}`` for tool results.
+* ``{"type":"result","subtype":"success"|"error_max_turns"|...,"is_error":bool,
+  "api_error_status":int|null,"num_turns":n,"result":"<final text>","session_id":...,
+  "total_cost_usd":x,"usage":{"input_tokens":..,"cache_creation_input_tokens":..,
+  "cache_read_input_tokens":..,"output_tokens":..,...},"modelUsage":{...},...}`` last.
+  ``usage`` is the sum over the main agent loop's API responses only; ``total_cost_usd``
+  (and ``modelUsage``) also include auxiliary calls such as title generation.
+  ``is_error`` is authoritative: an API failure after retries still has
+  ``subtype: "success"`` but ``is_error: true`` and ``api_error_status`` set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+# Enough to identify what the agent is doing in a log line without flooding the logs.
+SUMMARY_CHARS = 200
+
+EventKind = Literal["system", "assistant", "user", "result", "other", "unparsable"]
+
+
+class ClaudeResult(BaseModel):
+    """What one ``claude -p`` run reported in its final ``result`` line."""
+
+    model_config = ConfigDict(frozen=True)
+
+    is_error: bool
+    subtype: str | None
+    total_cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    num_turns: int | None
+    session_id: str | None
+    result_text: str | None
+    # HTTP status of the API error that ended the run (e.g. 429 after retries), else None.
+    api_error_status: int | None = None
+
+
+class StreamEvent(BaseModel):
+    """One parsed stdout line, reduced to what is worth logging."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    subtype: str | None = None
+    summary: str = ""
+
+
+class _RawUsage(BaseModel):
+    # Tolerant view of the result line: unknown keys ignored, missing counts are zero,
+    # because the CLI adds fields (server_tool_use, iterations, ...) between releases.
+    model_config = ConfigDict(extra="ignore")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+class _RawResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    subtype: str | None = None
+    is_error: bool = False
+    total_cost_usd: float = 0.0
+    usage: _RawUsage | None = None
+    num_turns: int | None = None
+    session_id: str | None = None
+    result: str | None = None
+    api_error_status: int | None = None
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())  # one log line per event, whatever the model wrote
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
+def _content_blocks(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    message = obj.get("message")
+    if not isinstance(message, dict):
+        return []
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict)]
+
+
+def _tool_target(tool_input: Any) -> str:
+    # The most identifying argument of the common tools, so a log reads "Write(/x/y.md)".
+    if not isinstance(tool_input, dict):
+        return ""
+    for key in ("file_path", "path", "command", "pattern", "url", "description"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _summarize_assistant(obj: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for block in _content_blocks(obj):
+        btype = block.get("type")
+        if btype == "tool_use":
+            parts.append(f"{block.get('name', '?')}({_tool_target(block.get('input'))})")
+        elif btype == "text":
+            parts.append(str(block.get("text", "")))
+        elif isinstance(btype, str):
+            parts.append(f"[{btype}]")
+    if "error" in obj:  # synthetic message the CLI emits for API/auth failures
+        parts.insert(0, f"error={obj['error']}")
+    return _clip(" | ".join(parts))
+
+
+def _summarize_user(obj: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for block in _content_blocks(obj):
+        if block.get("type") != "tool_result":
+            parts.append(str(block.get("text", "")))
+            continue
+        content = block.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(c.get("text", "")) for c in content if isinstance(c, dict)
+            )
+        prefix = "tool_error: " if block.get("is_error") else "tool_result: "
+        parts.append(prefix + str(content))
+    return _clip(" | ".join(parts))
+
+
+def _summarize_system(obj: dict[str, Any], subtype: str | None) -> str:
+    if subtype == "init":
+        tools = obj.get("tools")
+        ntools = len(tools) if isinstance(tools, list) else 0
+        return _clip(
+            f"init model={obj.get('model')} version={obj.get('claude_code_version')} "
+            f"tools={ntools}"
+        )
+    if subtype == "api_retry":
+        return _clip(
+            f"api_retry attempt {obj.get('attempt')}/{obj.get('max_retries')} "
+            f"status={obj.get('error_status')} error={obj.get('error')} "
+            f"delay_ms={obj.get('retry_delay_ms')}"
+        )
+    return _clip(str(subtype or "system"))
+
+
+def _to_result(raw: _RawResult) -> ClaudeResult:
+    usage = raw.usage or _RawUsage()
+    return ClaudeResult(
+        is_error=raw.is_error,
+        subtype=raw.subtype,
+        total_cost_usd=raw.total_cost_usd,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        num_turns=raw.num_turns,
+        session_id=raw.session_id,
+        result_text=raw.result,
+        api_error_status=raw.api_error_status,
+    )
+
+
+class StreamParser:
+    """Feed stdout lines one by one; read :attr:`result` once the run is over.
+
+    Never raises on input: the CLI may print non-JSON (warnings, a crash trace) to stdout,
+    and a logging helper must not kill the task that is supervising the agent.
+    """
+
+    def __init__(self) -> None:
+        self._result: ClaudeResult | None = None
+        self._api_retries = 0
+
+    @property
+    def result(self) -> ClaudeResult | None:
+        """The parsed ``result`` line, or None if it has not arrived (yet)."""
+        return self._result
+
+    @property
+    def api_retries(self) -> int:
+        """How many ``system/api_retry`` lines were seen (the CLI's own API retries)."""
+        return self._api_retries
+
+    def feed(self, line: str) -> StreamEvent | None:
+        """Parse one line; None for blank lines."""
+        stripped = line.strip()
+        if not stripped:
+            return None
+        try:
+            obj = json.loads(stripped)
+        except ValueError:  # JSONDecodeError, or a number too large, etc.
+            return StreamEvent(kind="unparsable", summary=_clip(stripped))
+        if not isinstance(obj, dict):
+            return StreamEvent(kind="unparsable", summary=_clip(stripped))
+
+        etype = obj.get("type")
+        raw_subtype = obj.get("subtype")
+        subtype = raw_subtype if isinstance(raw_subtype, str) else None
+        if etype == "system":
+            if subtype == "api_retry":
+                self._api_retries += 1
+            return StreamEvent(
+                kind="system", subtype=subtype, summary=_summarize_system(obj, subtype)
+            )
+        if etype == "assistant":
+            return StreamEvent(kind="assistant", summary=_summarize_assistant(obj))
+        if etype == "user":
+            return StreamEvent(kind="user", summary=_summarize_user(obj))
+        if etype == "result":
+            try:
+                result = _to_result(_RawResult.model_validate(obj))
+            except ValidationError as exc:
+                return StreamEvent(
+                    kind="unparsable",
+                    subtype=subtype,
+                    summary=_clip(f"bad result line ({exc.error_count()} errors): {stripped}"),
+                )
+            self._result = result
+            return StreamEvent(
+                kind="result",
+                subtype=subtype,
+                summary=_clip(
+                    f"{subtype} is_error={result.is_error} turns={result.num_turns} "
+                    f"cost=${result.total_cost_usd:.4f} "
+                    f"api_error_status={result.api_error_status}"
+                ),
+            )
+        return StreamEvent(kind="other", subtype=subtype, summary=_clip(str(etype)))

@@ -1,0 +1,29 @@
+"""The environment an agent process gets: the contract variables, and no secrets of ours."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from samoflow.agents.base import AgentRequest
+
+# Names of variables that carry samoflow's or Prefect's credentials: never handed to an agent.
+SECRET_NAME = re.compile(r"(SLACK|PREFECT_API_KEY|PREFECT_API_AUTH|SAMOFLOW_.*(TOKEN|SECRET|WEBHOOK))")
+
+
+def contract_variables(request: AgentRequest) -> dict[str, str]:
+    return {
+        "SAMOFLOW_SESSION_DIR": str(request.session_dir),
+        "SAMOFLOW_WORKING_DIR": str(request.working_dir),
+        "SAMOFLOW_HOOK": str(request.hook_path),
+        "SAMOFLOW_PHASE": request.phase,
+        "SAMOFLOW_ITERATION": str(request.iteration),
+        "SAMOFLOW_ATTEMPT": str(request.attempt),
+        "SAMOFLOW_ROLE": request.role,
+        "SAMOFLOW_PROMPT_FILE": str(request.prompt_file),
+    }
+
+
+def agent_environment(request: AgentRequest) -> dict[str, str]:
+    inherited = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
+    return {**inherited, **request.env, **contract_variables(request)}

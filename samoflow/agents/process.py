@@ -1,0 +1,108 @@
+"""Run one agent process in its own process group, stream its output, enforce a timeout."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+import psutil
+
+# Seconds a timed-out agent gets between SIGTERM and SIGKILL.
+TERMINATE_GRACE_SECONDS = 3.0
+
+
+class ProcessOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    exit_code: int | None
+    timed_out: bool
+    duration_seconds: float
+    output_tail: str
+
+
+def kill_process_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole group, then SIGKILL what is left after a grace period."""
+    kill_process_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=TERMINATE_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_process_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    stdin_text: str | None,
+    log_path: Path,
+    timeout_seconds: float,
+    on_line: Callable[[str], None],
+    on_start: Callable[[int, float], None] = lambda pid, started: None,
+    tail_chars: int = 2000,
+) -> ProcessOutcome:
+    """Run `argv` to the end or the timeout; every output line goes to the log and `on_line`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    tail: deque[str] = deque(maxlen=200)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a timeout kills the agent's children too
+        )
+        with contextlib.suppress(psutil.Error):
+            on_start(process.pid, psutil.Process(process.pid).create_time())
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for raw in iter(process.stdout.readline, b""):
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                tail.append(line)
+                on_line(line)
+
+        reader = threading.Thread(target=pump, name=f"agent-output-{process.pid}", daemon=True)
+        reader.start()
+        if stdin_text is not None and process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write(stdin_text.encode("utf-8"))
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        timed_out = False
+        try:
+            process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _terminate(process)
+        # Children left behind by the agent would hold the pipe open; they go with it.
+        kill_process_group(process.pid)
+        reader.join(timeout=10)
+    text = "\n".join(tail)
+    return ProcessOutcome(
+        exit_code=process.returncode,
+        timed_out=timed_out,
+        duration_seconds=round(time.monotonic() - started, 3),
+        output_tail=text[-tail_chars:],
+    )

@@ -1,0 +1,67 @@
+"""Scenario files for the scripted agent: what it does at each iteration, on purpose."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be followed."""
+
+
+class Step(BaseModel):
+    """One iteration of the scripted agent. Actions run in field order below."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summary: str = ""
+    sleep: float = 0.0
+    hang_on_attempts: list[int] = Field(default_factory=list)
+    kill_on_attempts: list[int] = Field(default_factory=list)  # SIGKILL itself
+    crash_on_attempts: list[int] = Field(default_factory=list)  # exit 3 before signalling
+    overview: str | None = None  # "init" creates it, "update" records the iteration
+    write: dict[str, str] = Field(default_factory=dict)  # paths in the working dir
+    commit: str | None = None
+    echo_inbox: bool = False  # copy unread inbox messages into the overview
+    echo_handoff: bool = False  # copy the handed-off state into the overview
+    usage: dict[str, float] | None = None  # reported through the SAMOFLOW_USAGE hook
+    signal: dict[str, Any] | None = None
+    raw_signal: str | None = None  # written as is (garbage on purpose)
+    exit_code: int = 0
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "scenario"
+    repeat_last: bool = False
+    steps: list[Step]
+
+    def step_for(self, iteration: int) -> Step | None:
+        if 1 <= iteration <= len(self.steps):
+            return self.steps[iteration - 1]
+        return self.steps[-1] if self.repeat_last and self.steps else None
+
+
+def resolve_scenario_path(name_or_path: str) -> Path:
+    """A file path, or the name of a built-in scenario (`full`, `demo`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.resolve()
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if builtin.is_file():
+        return builtin
+    raise ScenarioError(f"scenario {name_or_path!r} is neither a file nor a built-in scenario")
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        return Scenario.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as error:
+        raise ScenarioError(f"scenario {path} is unusable: {error}") from error

@@ -1,0 +1,213 @@
+"""The `samoflow` command line: init, run, status, answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from samoflow.agents.scenario import ScenarioError, resolve_scenario_path
+from samoflow.gate import GateAnswer
+from samoflow.history import read_history
+from samoflow.names import InvalidNameError, validate_slug
+from samoflow.project import ProjectError, load_config, write_config
+from samoflow.session_files import SessionFiles
+from samoflow.session_state import Lifecycle, load_state, report_of
+from samoflow.sessions import (
+    SessionError,
+    create_session,
+    find_session,
+    leave_answer,
+    list_sessions,
+    unblock,
+    unused_name,
+)
+from samoflow.spec import AgentKind, AgentSpec
+from samoflow.worktrees import RepoError, open_repo
+
+app = typer.Typer(help="Autonomous coding-agent sessions on Prefect.", no_args_is_help=True)
+console = Console()
+USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError, ValueError)
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=2)
+
+
+RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
+
+
+def _project(repo: Path):  # type: ignore[no-untyped-def]
+    try:
+        open_repo(repo.resolve())
+        return load_config(repo.resolve())
+    except USER_ERRORS as error:
+        fail(str(error))
+
+
+@app.command()
+def init(repo: RepoOption = Path(".")) -> None:
+    """Write .samoflow.toml (main repo, worktrees, sessions) in a git repository."""
+    _project(repo)
+    path = write_config(repo.resolve())
+    console.print(f"wrote {path}")
+
+
+def _agent_spec(
+    agent: AgentKind, agent_command: str | None, scenario: str | None, model: str | None,
+    timeout: float | None,
+) -> AgentSpec:
+    if agent is AgentKind.COMMAND and not agent_command:
+        fail("--agent command needs --agent-command 'CLI ...'")
+    if agent is AgentKind.SCRIPTED:
+        scenario = str(resolve_scenario_path(scenario or "full"))
+    return AgentSpec(
+        kind=agent, command=agent_command, scenario=scenario, model=model, timeout_seconds=timeout
+    )
+
+
+def _follow(files: SessionFiles, stop: threading.Event) -> None:
+    """Print each recorded iteration as it lands (the run itself blocks the main thread)."""
+    shown = 0
+    while not stop.wait(0.5):
+        try:
+            entries = read_history(files.history)
+        except ValueError:
+            continue
+        for entry in entries[shown:]:
+            colour = {"blocked": "red", "done": "green", "waiting": "yellow"}.get(entry.outcome, "")
+            note = entry.reason or entry.summary or ""
+            console.print(
+                f"  #{entry.iteration:<3} {entry.phase:<15} -> [{colour or 'cyan'}]"
+                f"{entry.outcome}[/] {note[:90]}"
+            )
+        shown = len(entries)
+
+
+def run_session_in_process(files: SessionFiles) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.session import session_flow  # Prefect loads only for commands that run flows
+
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(files, stop), daemon=True)
+    follower.start()
+    try:
+        with console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"):
+            session_flow(str(files.root))
+    finally:
+        stop.set()
+        follower.join()
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What the agent should do.")] = "",
+    dive: Annotated[str | None, typer.Option(help="Topic to investigate first.")] = None,
+    session: Annotated[str | None, typer.Option(help="Session name (resumes if it exists).")] = None,
+    repo: RepoOption = Path("."),
+    agent: Annotated[AgentKind, typer.Option(help="Which agent runs the iterations.")] = AgentKind.SCRIPTED,
+    agent_command: Annotated[str | None, typer.Option(help="CLI line (command) or claude binary.")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Scenario file or built-in name (scripted).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
+    auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
+) -> None:
+    """Run one session to the end (or to a gate / a block); resumes an existing session."""
+    config = _project(repo)
+    try:
+        if session is not None and (config.sessions / validate_slug(session) / "_session.json").exists():
+            files = find_session(config.sessions, session)
+            unblock(files, "resumed by `samoflow run` after a block")
+        else:
+            name = validate_slug(session) if session else unused_name(config.sessions, task)
+            spec = _agent_spec(agent, agent_command, scenario, model, timeout)
+            files = create_session(
+                config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
+            )
+    except USER_ERRORS as error:
+        fail(str(error))
+    console.print(f"session [bold]{files.name}[/bold] in {files.root}")
+    run_session_in_process(files)
+    report = report_of(files)
+    console.print(
+        f"session {report.session}: [bold]{report.lifecycle}[/bold] in phase {report.phase} "
+        f"after {report.iterations} iterations, ${report.usage.cost_usd:.4f}"
+    )
+    if report.reason:
+        console.print(f"reason: {report.reason}")
+    if report.lifecycle is Lifecycle.WAITING:
+        console.print(f"answer with: samoflow answer {report.session} --text '...'")
+    raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
+
+
+@app.command()
+def status(
+    repo: RepoOption = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every session: state, phase, iterations, cost, last note."""
+    config = _project(repo)
+    reports = [report_of(SessionFiles(config.sessions / n)) for n in list_sessions(config.sessions)]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+        return
+    table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
+    for r in reports:
+        table.add_row(
+            r.session, r.lifecycle, r.phase, str(r.iterations), f"{r.usage.cost_usd:.4f}",
+            f"{r.usage.input_tokens}/{r.usage.output_tokens}", (r.reason or r.summary or "")[:60],
+        )
+    console.print(table)
+
+
+@app.command()
+def answer(
+    session: str,
+    text: Annotated[str | None, typer.Option(help="The answer.")] = None,
+    file: Annotated[Path | None, typer.Option(help="Read the answer from a file.")] = None,
+    reject: Annotated[bool, typer.Option(help="Do not approve: the agent revises.")] = False,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Answer a session waiting at a human gate (Q&A or plan approval)."""
+    config = _project(repo)
+    try:
+        files = find_session(config.sessions, session)
+        body = file.read_text(encoding="utf-8") if file else text
+        if not body or not body.strip():
+            fail("give the answer with --text or --file")
+        if load_state(files).lifecycle is not Lifecycle.WAITING:
+            fail(f"session {session} is not waiting for an answer")
+        given = GateAnswer(text=body, approve=not reject, answered_by="samoflow answer")
+        run_id = leave_answer(files, given)
+    except (*USER_ERRORS, UnicodeDecodeError, OSError) as error:
+        fail(str(error))
+    if run_id and resume_paused_run(run_id, given):
+        console.print(f"answered; the paused run {run_id} continues")
+    else:
+        console.print(f"answer saved; continue with: samoflow run --session {session}")
+
+
+def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+    if run.state is None or not run.state.is_paused():
+        return False
+    resume_flow_run(UUID(run_id), run_input={"text": given.text, "approve": given.approve})
+    return True
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""`_hook.json` (idea 3): the tiny "what to do now" pointer the agent reads first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from samoflow.atomic import atomic_write_model
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Hook(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    session: str
+    role: str
+    phase: str
+    iteration: int
+    total_iterations: int
+    attempt: int = 1
+    convoy: str | None = None
+    working_dir: str
+    task: str = ""
+    inbox_unread: list[str] = Field(default_factory=list)
+    handoff: str | None = None
+    instructions: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+def write_hook(path: Path, hook: Hook) -> None:
+    atomic_write_model(path, hook)
+
+
+def read_hook(path: Path) -> Hook | None:
+    if not path.exists():
+        return None
+    return Hook.model_validate_json(path.read_text(encoding="utf-8"))

@@ -1,0 +1,40 @@
+"""What samoflow tells a human (done, blocked, waiting, stalled), independent of the channel."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoticeKind(StrEnum):
+    DONE = "done"
+    BLOCKED = "blocked"
+    WAITING = "waiting"
+    STALLED = "stalled"
+
+
+class Notice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: NoticeKind
+    session: str
+    phase: str
+    iteration: int
+    text: str  # the summary or the reason
+    cost_usd: float = 0.0
+    next_step: str = ""  # what the human can do about it
+
+    def headline(self) -> str:
+        icon = {"done": "✅", "blocked": "⛔", "waiting": "⏸️", "stalled": "🐢"}[self.kind.value]
+        return f"{icon} samoflow session `{self.session}` is {self.kind.value}"
+
+    def plain_text(self) -> str:
+        lines = [
+            self.headline(),
+            f"phase {self.phase}, iteration {self.iteration}, cost ${self.cost_usd:.4f}",
+            self.text,
+        ]
+        if self.next_step:
+            lines.append(f"next: {self.next_step}")
+        return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""`.samoflow.toml`: where a project's main repo, worktrees and sessions live."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from samoflow.atomic import atomic_write_text
+
+CONFIG_NAME = ".samoflow.toml"
+LOCAL_DIR = ".samoflow"
+
+
+class ProjectError(ValueError):
+    """A project that cannot be used as it is; the message says how to fix it."""
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    main_repo: Path
+    worktrees: Path
+    sessions: Path
+    base_branch: str | None = None  # None: the branch checked out in main_repo
+
+
+def default_config(repo: Path) -> ProjectConfig:
+    local = repo / LOCAL_DIR
+    return ProjectConfig(main_repo=repo, worktrees=local / "worktrees", sessions=local / "sessions")
+
+
+def _exclude_local_dir(repo: Path) -> None:
+    """Keep samoflow's folders out of `git status` without touching tracked files."""
+    exclude = repo / ".git" / "info" / "exclude"
+    if not exclude.parent.is_dir():
+        return
+    lines = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+    if f"/{LOCAL_DIR}/" not in lines:
+        atomic_write_text(exclude, "\n".join([*lines, f"/{LOCAL_DIR}/"]) + "\n")
+
+
+def write_config(repo: Path) -> Path:
+    """`samoflow init`: a config with the defaults, paths relative to the repo."""
+    path = repo / CONFIG_NAME
+    atomic_write_text(
+        path,
+        "# samoflow project settings (paths are relative to this file)\n"
+        'main_repo = "."\n'
+        f'worktrees = "{LOCAL_DIR}/worktrees"\n'
+        f'sessions = "{LOCAL_DIR}/sessions"\n'
+        "# base_branch = \"main\"   # default: the branch checked out in main_repo\n",
+    )
+    _exclude_local_dir(repo)
+    return path
+
+
+def load_config(repo: Path) -> ProjectConfig:
+    """The project's config, or the defaults when the repo has none."""
+    path = repo / CONFIG_NAME
+    if not path.exists():
+        _exclude_local_dir(repo)
+        return default_config(repo)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = ProjectConfig.model_validate(data)
+    except (tomllib.TOMLDecodeError, ValidationError) as error:
+        raise ProjectError(f"{path} is not a valid samoflow config: {error}") from error
+    return ProjectConfig(
+        main_repo=(path.parent / raw.main_repo).resolve(),
+        worktrees=(path.parent / raw.worktrees).resolve(),
+        sessions=(path.parent / raw.sessions).resolve(),
+        base_branch=raw.base_branch,
+    )

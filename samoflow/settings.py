@@ -1,0 +1,39 @@
+"""Every tunable number of samoflow in one place, each overridable as SAMOFLOW_<NAME>."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Named timings and limits; tests set them to seconds through the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SAMOFLOW_", frozen=True)
+
+    # One agent run (samocode: CLAUDE_TIMEOUT 1800 s).
+    agent_timeout_seconds: float = Field(1800.0, gt=0)
+    # Attempts after the first for a crashed, failed or timed-out iteration (samocode: 3 tries).
+    iteration_retries: int = Field(2, ge=0)
+    iteration_retry_delay_seconds: float = Field(5.0, ge=0)
+    # Hard cap over all phases, on top of each phase's own limit.
+    max_total_iterations: int = Field(200, ge=1)
+    # An agent that leaves `{}` this many times in a row is not making progress.
+    empty_signal_limit: int = Field(3, ge=1)
+    # Iterations that must pass after a handoff before another handoff is accepted.
+    handoff_cooldown_iterations: int = Field(2, ge=0)
+    # How long a session waits at a human gate before it ends as `waiting`.
+    gate_timeout_seconds: int = Field(7 * 24 * 3600, ge=1)
+    # How often a paused session asks Prefect whether its gate was answered.
+    gate_poll_seconds: float = Field(10.0, gt=0)
+    # Orchestrator retries of the whole session flow (it resumes from the files).
+    session_flow_retries: int = Field(2, ge=0)
+    # How many characters of agent output an iteration keeps for its error message.
+    output_tail_chars: int = Field(2000, ge=100)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,50 @@
+"""The agent iteration as a Prefect task: one attempt per task try, retried on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+from samoflow.agents.factory import make_adapter
+from samoflow.history import Usage
+from samoflow.inbox_files import note_shown, unread_messages
+from samoflow.iteration import next_attempt, run_attempt, write_iteration_hook
+from samoflow.iteration import IterationPlan
+from samoflow.session_files import SessionFiles
+from samoflow.session_state import load_state
+from samoflow.settings import get_settings
+from samoflow.spec import read_spec
+
+
+class AgentFailedError(RuntimeError):
+    """An attempt that crashed, exited non-zero or timed out: worth a retry."""
+
+
+class AttemptReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    duration_seconds: float
+    usage: Usage
+
+
+@task(name="run-iteration", cache_policy=NO_CACHE, task_run_name="iteration-{plan.iteration}")
+def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
+    """Write the hook, run the agent once; raise so Prefect retries a failed attempt."""
+    logger = get_run_logger()
+    settings = get_settings()
+    files = SessionFiles(Path(session_dir))
+    spec = read_spec(files.spec)
+    attempt = next_attempt(files)
+    inbox = unread_messages(files)
+    hook = write_iteration_hook(files, spec, load_state(files), plan, attempt, inbox)
+    note_shown(files, plan.iteration, inbox)
+    logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
+    result = run_attempt(files, spec, hook, make_adapter(spec.agent), settings)
+    if result.failed:
+        logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
+        raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
+    return AttemptReport(attempt=attempt, duration_seconds=result.duration_seconds, usage=result.usage)
