@@ -1,0 +1,123 @@
+"""Shared fixtures: a real Prefect API server on 127.0.0.1, real git repositories."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_DEADLINE_SECONDS = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], deadline_seconds: float, what: str) -> None:
+    """Poll `condition` until it holds or the deadline passes (tests never sleep blindly)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {deadline_seconds} s waiting for {what}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 with its own home; PREFECT_API_URL points at it."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until(lambda: _healthy(url) or server.poll() is not None,
+                   SERVER_START_DEADLINE_SECONDS, "the Prefect server")
+        if server.poll() is not None:
+            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+        saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
+        os.environ["PREFECT_API_URL"] = url  # for the subprocesses the tests start
+        os.environ["PREFECT_HOME"] = str(home)
+        # Prefect read its settings at import time: switch this process over explicitly.
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler.flush()  # send the last logs while the server still listens
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def make_repo(path: Path) -> Path:
+    """A real git repository with one commit on `main`."""
+    path.mkdir(parents=True, exist_ok=True)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        ["git", *args], cwd=path, check=True, capture_output=True
+    )
+    run("init", "-q", "-b", "main")
+    (path / "README.md").write_text("# throwaway project\n")
+    run("add", "-A")
+    run("-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "init")
+    return path
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "project")
+
+
+@pytest.fixture(autouse=True)
+def fast_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Timings in seconds for tests; the settings cache is reset around each test."""
+    from samoflow.settings import get_settings
+
+    monkeypatch.setenv("SAMOFLOW_ITERATION_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("SAMOFLOW_GATE_POLL_SECONDS", "1")
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
