@@ -147,4 +147,3 @@ def finish(files: SessionFiles) -> SessionReport:
     report = report_of(files)
     publish_session_artifacts(str(files.root))
     return report
-

@@ -16,7 +16,7 @@ from samoflow.agents.scenario import ScenarioError, resolve_scenario_path
 from samoflow.gate import GateAnswer
 from samoflow.history import read_history
 from samoflow.names import InvalidNameError, validate_slug
-from samoflow.project import ProjectError, load_config, write_config
+from samoflow.project import ProjectConfig, ProjectError, load_config, write_config
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, load_state, report_of
 from samoflow.sessions import (
@@ -37,14 +37,14 @@ USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, Scenario
 
 
 def fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
 RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
 
 
-def _project(repo: Path):  # type: ignore[no-untyped-def]
+def _project(repo: Path) -> ProjectConfig:
     try:
         open_repo(repo.resolve())
         return load_config(repo.resolve())
@@ -61,7 +61,10 @@ def init(repo: RepoOption = Path(".")) -> None:
 
 
 def _agent_spec(
-    agent: AgentKind, agent_command: str | None, scenario: str | None, model: str | None,
+    agent: AgentKind,
+    agent_command: str | None,
+    scenario: str | None,
+    model: str | None,
     timeout: float | None,
 ) -> AgentSpec:
     if agent is AgentKind.COMMAND and not agent_command:
@@ -110,11 +113,19 @@ def run_session_in_process(files: SessionFiles) -> None:
 def run(
     task: Annotated[str, typer.Argument(help="What the agent should do.")] = "",
     dive: Annotated[str | None, typer.Option(help="Topic to investigate first.")] = None,
-    session: Annotated[str | None, typer.Option(help="Session name (resumes if it exists).")] = None,
+    session: Annotated[
+        str | None, typer.Option(help="Session name (resumes if it exists).")
+    ] = None,
     repo: RepoOption = Path("."),
-    agent: Annotated[AgentKind, typer.Option(help="Which agent runs the iterations.")] = AgentKind.SCRIPTED,
-    agent_command: Annotated[str | None, typer.Option(help="CLI line (command) or claude binary.")] = None,
-    scenario: Annotated[str | None, typer.Option(help="Scenario file or built-in name (scripted).")] = None,
+    agent: Annotated[
+        AgentKind, typer.Option(help="Which agent runs the iterations.")
+    ] = AgentKind.SCRIPTED,
+    agent_command: Annotated[
+        str | None, typer.Option(help="CLI line (command) or claude binary.")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Scenario file or built-in name (scripted).")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
@@ -122,7 +133,10 @@ def run(
     """Run one session to the end (or to a gate / a block); resumes an existing session."""
     config = _project(repo)
     try:
-        if session is not None and (config.sessions / validate_slug(session) / "_session.json").exists():
+        if (
+            session is not None
+            and (config.sessions / validate_slug(session) / "_session.json").exists()
+        ):
             files = find_session(config.sessions, session)
             unblock(files, "resumed by `samoflow run` after a block")
         else:
@@ -161,8 +175,13 @@ def status(
     table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
     for r in reports:
         table.add_row(
-            r.session, r.lifecycle, r.phase, str(r.iterations), f"{r.usage.cost_usd:.4f}",
-            f"{r.usage.input_tokens}/{r.usage.output_tokens}", (r.reason or r.summary or "")[:60],
+            r.session,
+            r.lifecycle,
+            r.phase,
+            str(r.iterations),
+            f"{r.usage.cost_usd:.4f}",
+            f"{r.usage.input_tokens}/{r.usage.output_tokens}",
+            (r.reason or r.summary or "")[:60],
         )
     console.print(table)
 
@@ -211,3 +230,7 @@ def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,8 +14,8 @@ from samoflow.handoff import HandoffRecord, mark_consumed, pending_handoff, save
 from samoflow.history import HistoryEntry, Outcome, Usage, append_entry
 from samoflow.hook import Hook, write_hook
 from samoflow.inbox_files import move_seen_messages
-from samoflow.judge import Limits, judge
 from samoflow.journal import IterationJournal, process_alive, read_journal, write_journal
+from samoflow.judge import Limits, judge
 from samoflow.overview import update_overview
 from samoflow.phases import Phase
 from samoflow.prompting import build_prompt, instructions_for
@@ -52,7 +52,9 @@ def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
             )
         return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
     files.signal.unlink(missing_ok=True)
-    write_journal(files.journal, IterationJournal(iteration=state.next_iteration, phase=state.phase))
+    write_journal(
+        files.journal, IterationJournal(iteration=state.next_iteration, phase=state.phase)
+    )
     return IterationPlan(iteration=state.next_iteration, phase=state.phase)
 
 
@@ -119,7 +121,9 @@ def run_attempt(
     def remember_agent(pid: int, started: float) -> None:
         write_journal(
             files.journal,
-            journal.model_copy(update={"attempt": attempt, "agent_pid": pid, "agent_started": started}),
+            journal.model_copy(
+                update={"attempt": attempt, "agent_pid": pid, "agent_started": started}
+            ),
         )
 
     def on_line(line: str) -> None:
@@ -182,9 +186,7 @@ def conclude_iteration(
     """Judge the signal (or the failure), record it once, then apply it to the overview."""
     journal = read_journal(files.journal)
     attempts = max(journal.attempt if journal else 1, 1)
-    reading = (
-        SignalReading(problem=failure) if failure is not None else read_signal(files.signal)
-    )
+    reading = SignalReading(problem=failure) if failure is not None else read_signal(files.signal)
     standing = state.standing_for(plan.phase)
     verdict = judge(reading, standing, limits_from(settings))
     signal = reading.signal

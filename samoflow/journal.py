@@ -43,6 +43,7 @@ def process_alive(pid: int | None, started: float | None) -> bool:
         return False
     try:
         process = psutil.Process(pid)
-        return abs(process.create_time() - started) < 0.01 and process.status() != "zombie"
+        same = abs(process.create_time() - started) < 0.01
+        return same and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False

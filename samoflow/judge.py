@@ -86,7 +86,9 @@ def _judge_signal(reading: SignalReading, standing: Standing, limits: Limits) ->
     assert signal is not None
     rule = rule_for(standing.phase)
     if signal.status not in rule.allowed_signals:
-        return _blocked(standing, f"status {signal.status} is not allowed in phase {standing.phase}")
+        return _blocked(
+            standing, f"status {signal.status} is not allowed in phase {standing.phase}"
+        )
     if signal.status is SignalStatus.BLOCKED:
         return _blocked(standing, signal.reason or "agent reported blocked", signal.needs or "")
     if signal.status is SignalStatus.WAITING:

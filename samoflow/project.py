@@ -50,7 +50,7 @@ def write_config(repo: Path) -> Path:
         'main_repo = "."\n'
         f'worktrees = "{LOCAL_DIR}/worktrees"\n'
         f'sessions = "{LOCAL_DIR}/sessions"\n'
-        "# base_branch = \"main\"   # default: the branch checked out in main_repo\n",
+        '# base_branch = "main"   # default: the branch checked out in main_repo\n',
     )
     _exclude_local_dir(repo)
     return path

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from samoflow.agents.factory import make_adapter
 from samoflow.history import Usage
 from samoflow.inbox_files import note_shown, unread_messages
-from samoflow.iteration import next_attempt, run_attempt, write_iteration_hook
-from samoflow.iteration import IterationPlan
+from samoflow.iteration import IterationPlan, next_attempt, run_attempt, write_iteration_hook
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import load_state
 from samoflow.settings import get_settings
@@ -47,4 +46,6 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
-    return AttemptReport(attempt=attempt, duration_seconds=result.duration_seconds, usage=result.usage)
+    return AttemptReport(
+        attempt=attempt, duration_seconds=result.duration_seconds, usage=result.usage
+    )

@@ -57,16 +57,33 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
-        wait_until(lambda: _healthy(url) or server.poll() is not None,
-                   SERVER_START_DEADLINE_SECONDS, "the Prefect server")
+        wait_until(
+            lambda: _healthy(url) or server.poll() is not None,
+            SERVER_START_DEADLINE_SECONDS,
+            "the Prefect server",
+        )
         if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}"
+            )
         saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
         os.environ["PREFECT_API_URL"] = url  # for the subprocesses the tests start
         os.environ["PREFECT_HOME"] = str(home)
@@ -75,9 +92,6 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
-            from prefect.logging.handlers import APILogHandler
-
-            APILogHandler.flush()  # send the last logs while the server still listens
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -101,7 +115,16 @@ def make_repo(path: Path) -> Path:
     run("init", "-q", "-b", "main")
     (path / "README.md").write_text("# throwaway project\n")
     run("add", "-A")
-    run("-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "init")
+    run(
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "init",
+    )
     return path
 
 

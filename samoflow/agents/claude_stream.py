@@ -17,10 +17,13 @@ Shape of the stream (observed with Claude Code 2.1.197):
   "api_error_status":int|null,"num_turns":n,"result":"<final text>","session_id":...,
   "total_cost_usd":x,"usage":{"input_tokens":..,"cache_creation_input_tokens":..,
   "cache_read_input_tokens":..,"output_tokens":..,...},"modelUsage":{...},...}`` last.
-  ``usage`` is the sum over the main agent loop's API responses only; ``total_cost_usd``
-  (and ``modelUsage``) also include auxiliary calls such as title generation.
+  ``usage`` is the plain sum of the final per-response counts over the *top-level* agent
+  loop only (failed/retried requests add nothing). ``total_cost_usd`` and ``modelUsage``
+  (per model, camelCase keys) also include sub-agents started with the Agent tool and
+  auxiliary calls such as session-title generation, so they are the complete bill.
   ``is_error`` is authoritative: an API failure after retries still has
-  ``subtype: "success"`` but ``is_error: true`` and ``api_error_status`` set.
+  ``subtype: "success"`` but ``is_error: true`` and ``api_error_status`` set, while
+  ``error_max_turns`` has no ``result`` text but an ``errors`` list instead.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Enough to identify what the agent is doing in a log line without flooding the logs.
 SUMMARY_CHARS = 200
@@ -53,6 +56,26 @@ class ClaudeResult(BaseModel):
     result_text: str | None
     # HTTP status of the API error that ended the run (e.g. 429 after retries), else None.
     api_error_status: int | None = None
+    # "completed", "max_turns", ... - why the loop stopped (absent in older CLIs).
+    terminal_reason: str | None = None
+    # Set on error subtypes such as error_max_turns, which carry no ``result`` text.
+    errors: tuple[str, ...] = ()
+    # Complete per-model accounting, including sub-agents (the token fields above are the
+    # top-level loop only); sum these when a budget must cover everything the run used.
+    model_usage: tuple[ModelUsage, ...] = ()
+
+
+class ModelUsage(BaseModel):
+    """One entry of the result line's ``modelUsage`` (all calls made with that model)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cost_usd: float
 
 
 class StreamEvent(BaseModel):
@@ -76,6 +99,17 @@ class _RawUsage(BaseModel):
     cache_creation_input_tokens: int = 0
 
 
+class _RawModelUsage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # modelUsage uses camelCase keys, unlike the snake_case ``usage`` block beside it.
+    input_tokens: int = Field(0, alias="inputTokens")
+    output_tokens: int = Field(0, alias="outputTokens")
+    cache_read_input_tokens: int = Field(0, alias="cacheReadInputTokens")
+    cache_creation_input_tokens: int = Field(0, alias="cacheCreationInputTokens")
+    cost_usd: float = Field(0.0, alias="costUSD")
+
+
 class _RawResult(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -87,6 +121,9 @@ class _RawResult(BaseModel):
     session_id: str | None = None
     result: str | None = None
     api_error_status: int | None = None
+    terminal_reason: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    model_usage: dict[str, _RawModelUsage] | None = Field(None, alias="modelUsage")
 
 
 def _clip(text: str) -> str:
@@ -140,9 +177,7 @@ def _summarize_user(obj: dict[str, Any]) -> str:
             continue
         content = block.get("content")
         if isinstance(content, list):
-            content = " ".join(
-                str(c.get("text", "")) for c in content if isinstance(c, dict)
-            )
+            content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
         prefix = "tool_error: " if block.get("is_error") else "tool_result: "
         parts.append(prefix + str(content))
     return _clip(" | ".join(parts))
@@ -153,8 +188,7 @@ def _summarize_system(obj: dict[str, Any], subtype: str | None) -> str:
         tools = obj.get("tools")
         ntools = len(tools) if isinstance(tools, list) else 0
         return _clip(
-            f"init model={obj.get('model')} version={obj.get('claude_code_version')} "
-            f"tools={ntools}"
+            f"init model={obj.get('model')} version={obj.get('claude_code_version')} tools={ntools}"
         )
     if subtype == "api_retry":
         return _clip(
@@ -179,6 +213,12 @@ def _to_result(raw: _RawResult) -> ClaudeResult:
         session_id=raw.session_id,
         result_text=raw.result,
         api_error_status=raw.api_error_status,
+        terminal_reason=raw.terminal_reason,
+        errors=tuple(raw.errors),
+        model_usage=tuple(
+            ModelUsage(model=name, **mu.model_dump())
+            for name, mu in (raw.model_usage or {}).items()
+        ),
     )
 
 

@@ -34,4 +34,3 @@ class CommandAgent:
 
     def observer(self) -> OutputObserver:
         return UsageReportObserver()
-

@@ -22,5 +22,8 @@ def make_adapter(spec: AgentSpec, secret_env: dict[str, str] | None = None) -> A
     from samoflow.agents.claude import ClaudeAgent, find_claude  # only sessions that use it
 
     return ClaudeAgent(
-        binary=find_claude(spec.command), model=spec.model, max_turns=spec.max_turns, extra_env=extra
+        binary=find_claude(spec.command),
+        model=spec.model,
+        max_turns=spec.max_turns,
+        extra_env=extra,
     )

@@ -12,9 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 import psutil
+from pydantic import BaseModel, ConfigDict
 
 # Seconds a timed-out agent gets between SIGTERM and SIGKILL.
 TERMINATE_GRACE_SECONDS = 3.0
@@ -37,10 +36,8 @@ def kill_process_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 def _terminate(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the whole group, then SIGKILL what is left after a grace period."""
     kill_process_group(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=TERMINATE_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
     kill_process_group(process.pid, signal.SIGKILL)
     process.wait()
 

@@ -23,7 +23,12 @@ from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_
 from samoflow.overview import set_field
 from samoflow.usage_report import USAGE_PREFIX
 
-GIT_IDENTITY = ["-c", "user.name=samoflow scripted agent", "-c", "user.email=scripted@samoflow.invalid"]
+GIT_IDENTITY = [
+    "-c",
+    "user.name=samoflow scripted agent",
+    "-c",
+    "user.email=scripted@samoflow.invalid",
+]
 
 
 def _render(text: str, hook: dict[str, Any]) -> str:

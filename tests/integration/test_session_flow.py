@@ -34,8 +34,14 @@ def test_full_session_runs_every_phase_to_done(repo: Path) -> None:
     done = iterations(entries)
     assert [e.iteration for e in done] == list(range(1, 9))
     assert [e.phase for e in done] == [
-        "init", "investigation", "requirements", "planning",
-        "implementation", "testing", "quality", "done",
+        "init",
+        "investigation",
+        "requirements",
+        "planning",
+        "implementation",
+        "testing",
+        "quality",
+        "done",
     ]
     assert [e.kind for e in entries].count(EntryKind.ANSWER) == 2
     hooks = seen_hooks(files)
@@ -44,7 +50,10 @@ def test_full_session_runs_every_phase_to_done(repo: Path) -> None:
     assert all(h["working_dir"] == str(repo / ".samoflow/worktrees/s1") for h in hooks)
     commits = list(git.Repo(repo).iter_commits("main..samoflow/s1"))
     assert {c.message.strip() for c in commits} == {
-        "investigation notes for s1", "plan for s1", "add greeting (s1)", "test greeting (s1)",
+        "investigation notes for s1",
+        "plan for s1",
+        "add greeting (s1)",
+        "test greeting (s1)",
     }
     assert git.Repo(repo).is_dirty(untracked_files=True) is False  # the main checkout untouched
     assert "Phase: done" in files.overview.read_text()
@@ -117,10 +126,14 @@ def test_three_empty_signals_in_a_row_block(repo: Path) -> None:
 
 
 def test_phase_iteration_limit_blocks(repo: Path) -> None:
-    scenario = 'repeat_last = true\n[[steps]]\noverview = "update"\nsignal = { status = "continue" }\n'
+    scenario = (
+        'repeat_last = true\n[[steps]]\noverview = "update"\nsignal = { status = "continue" }\n'
+    )
     files = new_session(repo, scenario, name="limit")
     report = session_flow(str(files.root))
-    assert report.iterations == 5 and report.reason == "phase init reached its limit of 5 iterations"
+    assert (
+        report.iterations == 5 and report.reason == "phase init reached its limit of 5 iterations"
+    )
 
 
 def test_a_crashing_agent_is_retried_and_the_iteration_counted_once(repo: Path) -> None:
@@ -172,7 +185,7 @@ overview = "init"
 signal = { status = "continue", phase = "investigation" }
 [[steps]]
 overview = "update"
-signal = { status = "handoff", summary = "context full", state = { done = ["a.py"], next = "b.py" } }
+signal = { status = "handoff", summary = "full", state = { done = ["a.py"], next = "b.py" } }
 [[steps]]
 echo_handoff = true
 signal = { status = "handoff", state = { done = ["a.py", "b.py"] } }

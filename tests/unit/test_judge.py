@@ -25,22 +25,27 @@ def signal(text: str) -> SignalReading:
 
 
 def test_allowed_transition_moves_the_phase() -> None:
-    verdict = judge(signal('{"status":"continue","phase":"requirements"}'),
-                    standing(Phase.INVESTIGATION), LIMITS)
+    verdict = judge(
+        signal('{"status":"continue","phase":"requirements"}'),
+        standing(Phase.INVESTIGATION),
+        LIMITS,
+    )
     assert verdict.outcome is Outcome.CONTINUE and verdict.next_phase is Phase.REQUIREMENTS
 
 
 def test_forbidden_transition_blocks_with_the_allowed_list() -> None:
-    verdict = judge(signal('{"status":"continue","phase":"done"}'), standing(Phase.INVESTIGATION),
-                    LIMITS)
+    verdict = judge(
+        signal('{"status":"continue","phase":"done"}'), standing(Phase.INVESTIGATION), LIMITS
+    )
     assert verdict.outcome is Outcome.BLOCKED
     assert verdict.reason == "phase investigation cannot move to done (allowed: requirements)"
     assert verdict.next_phase is Phase.INVESTIGATION
 
 
 def test_unknown_phase_blocks() -> None:
-    verdict = judge(signal('{"status":"continue","phase":"deploy"}'), standing(Phase.TESTING),
-                    LIMITS)
+    verdict = judge(
+        signal('{"status":"continue","phase":"deploy"}'), standing(Phase.TESTING), LIMITS
+    )
     assert verdict.outcome is Outcome.BLOCKED and "unknown phase 'deploy'" in (verdict.reason or "")
 
 
@@ -50,7 +55,10 @@ def test_status_not_allowed_in_phase_blocks() -> None:
 
 
 def test_done_is_only_allowed_in_the_done_phase() -> None:
-    assert judge(signal('{"status":"done"}'), standing(Phase.QUALITY), LIMITS).outcome is Outcome.BLOCKED
+    assert (
+        judge(signal('{"status":"done"}'), standing(Phase.QUALITY), LIMITS).outcome
+        is Outcome.BLOCKED
+    )
     assert judge(signal('{"status":"done"}'), standing(Phase.DONE), LIMITS).outcome is Outcome.DONE
 
 
@@ -64,17 +72,25 @@ def test_leaving_a_gated_phase_without_an_answer_blocks(phase: Phase) -> None:
 
 
 def test_waiting_and_blocked_never_move_the_phase() -> None:
-    waiting = judge(signal('{"status":"waiting","phase":"planning","for":"qa"}'),
-                    standing(Phase.REQUIREMENTS), LIMITS)
+    waiting = judge(
+        signal('{"status":"waiting","phase":"planning","for":"qa"}'),
+        standing(Phase.REQUIREMENTS),
+        LIMITS,
+    )
     assert waiting.outcome is Outcome.WAITING and waiting.next_phase is Phase.REQUIREMENTS
-    blocked = judge(signal('{"status":"blocked","phase":"testing","reason":"no db"}'),
-                    standing(Phase.IMPLEMENTATION), LIMITS)
+    blocked = judge(
+        signal('{"status":"blocked","phase":"testing","reason":"no db"}'),
+        standing(Phase.IMPLEMENTATION),
+        LIMITS,
+    )
     assert blocked.next_phase is Phase.IMPLEMENTATION and blocked.reason == "no db"
 
 
 def test_empty_signal_continues_until_the_streak_limit() -> None:
-    assert judge(SignalReading(empty=True), standing(Phase.TESTING, empty_streak=1),
-                 LIMITS).outcome is Outcome.CONTINUE
+    assert (
+        judge(SignalReading(empty=True), standing(Phase.TESTING, empty_streak=1), LIMITS).outcome
+        is Outcome.CONTINUE
+    )
     verdict = judge(SignalReading(empty=True), standing(Phase.TESTING, empty_streak=2), LIMITS)
     assert verdict.outcome is Outcome.BLOCKED and "3 times in a row" in (verdict.reason or "")
 
@@ -92,8 +108,9 @@ def test_phase_limit_blocks_when_staying_in_the_phase() -> None:
 
 
 def test_total_limit_blocks() -> None:
-    verdict = judge(signal('{"status":"continue"}'),
-                    standing(Phase.IMPLEMENTATION, total_iterations=50), LIMITS)
+    verdict = judge(
+        signal('{"status":"continue"}'), standing(Phase.IMPLEMENTATION, total_iterations=50), LIMITS
+    )
     assert verdict.reason == "session reached its limit of 50 iterations"
 
 

@@ -30,9 +30,12 @@ def test_update_touches_only_the_orchestrator_fields(tmp_path: Path) -> None:
     update_overview(path, phase="requirements", total=7)
     text = path.read_text()
     assert "Phase: requirements\nIteration: 3\nTotal Iterations: 7\nBlocked: no" in text
-    assert text.replace("Phase: requirements", "Phase: investigation").replace(
-        "Total Iterations: 7\n", ""
-    ) == OVERVIEW
+    assert (
+        text.replace("Phase: requirements", "Phase: investigation").replace(
+            "Total Iterations: 7\n", ""
+        )
+        == OVERVIEW
+    )
     status = read_overview(path)
     assert status is not None and status.total_iterations == 7
 
