@@ -25,7 +25,7 @@ $(NPM_STAMP): package.json
 setup: $(STAMP) $(NPM_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m benchmarks.demo
+	$(BIN)/samoflow demo
 
 test: setup
 	$(BIN)/ruff check samoflow flows tasks blocks tests benchmarks

@@ -228,6 +228,46 @@ def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
     return True
 
 
+@app.command()
+def demo(
+    where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
+        "demo-output"
+    ),
+) -> None:
+    """Run one scripted session through every phase on a throwaway repository."""
+    from samoflow.demo import make_demo_project
+
+    project = make_demo_project(where.resolve())
+    config = load_config(project)
+    files = create_session(
+        config,
+        name="demo-greeting",
+        task="Add a greeting function with a test",
+        dive="the src package",
+        agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
+        auto_approve_gates=True,
+    )
+    console.print(f"demo project: {project}")
+    run_session_in_process(files)
+    report = report_of(files)
+    commits = git_log(project, f"{config.base_branch or 'main'}..samoflow/{files.name}")
+    console.print(f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
+                  f"{report.iterations} iterations ({report.summary})")
+    console.print(f"commits on samoflow/{files.name}:\n{commits}")
+    console.print(f"session folder:  {files.root}")
+    console.print(f"worktree:        {config.worktrees / files.name}")
+    console.print("history:         _signal_history.jsonl, hook: _hook.json, logs: _logs/")
+    console.print("Prefect UI:      `.venv/bin/prefect server start`, then http://127.0.0.1:4200")
+    if report.lifecycle is not Lifecycle.DONE:
+        raise typer.Exit(code=1)
+
+
+def git_log(repo: Path, revisions: str) -> str:
+    import git
+
+    return str(git.Repo(repo).git.log("--oneline", revisions))
+
+
 def main() -> None:
     app()
 

@@ -30,8 +30,22 @@ class Settings(BaseSettings):
     gate_poll_seconds: float = Field(10.0, gt=0)
     # Orchestrator retries of the whole session flow (it resumes from the files).
     session_flow_retries: int = Field(2, ge=0)
+    # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
+    agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.
     output_tail_chars: int = Field(2000, ge=100)
+    # How often a running orchestrator refreshes `_lease.json` (its proof of life).
+    lease_heartbeat_seconds: float = Field(5.0, gt=0)
+    # A lease whose heartbeat is older than this is not alive, even if its pid exists.
+    lease_stale_seconds: float = Field(30.0, gt=0)
+    # Wait before the second restart of one session; doubles per restart up to the max.
+    restart_backoff_initial_seconds: float = Field(30.0, ge=0)
+    restart_backoff_max_seconds: float = Field(600.0, ge=0)
+    # This many monitor restarts within the window is a crash loop: stop and tell a human.
+    crash_loop_max_restarts: int = Field(5, ge=1)
+    crash_loop_window_seconds: float = Field(900.0, gt=0)
+    # Seconds between two sweeps of `samoflow monitor`.
+    monitor_interval_seconds: float = Field(60.0, gt=0)
 
 
 @lru_cache(maxsize=1)

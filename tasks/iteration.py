@@ -30,6 +30,15 @@ class AttemptReport(BaseModel):
     usage: Usage
 
 
+def agent_secrets(block_name: str | None) -> dict[str, str]:
+    """The agent's API key from its AgentConfig block: into the process env, nowhere else."""
+    if not block_name:
+        return {}
+    from blocks.agent_config import AgentConfig
+
+    return AgentConfig.load(block_name).secret_env()
+
+
 @task(name="run-iteration", cache_policy=NO_CACHE, task_run_name="iteration-{plan.iteration}")
 def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     """Write the hook, run the agent once; raise so Prefect retries a failed attempt."""
@@ -42,7 +51,8 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     hook = write_iteration_hook(files, spec, load_state(files), plan, attempt, inbox)
     note_shown(files, plan.iteration, inbox)
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
-    result = run_attempt(files, spec, hook, make_adapter(spec.agent), settings)
+    adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
+    result = run_attempt(files, spec, hook, adapter, settings)
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")

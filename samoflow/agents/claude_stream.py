@@ -39,6 +39,19 @@ SUMMARY_CHARS = 200
 EventKind = Literal["system", "assistant", "user", "result", "other", "unparsable"]
 
 
+class ModelUsage(BaseModel):
+    """One entry of the result line's ``modelUsage`` (all calls made with that model)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cost_usd: float
+
+
 class ClaudeResult(BaseModel):
     """What one ``claude -p`` run reported in its final ``result`` line."""
 
@@ -63,19 +76,6 @@ class ClaudeResult(BaseModel):
     # Complete per-model accounting, including sub-agents (the token fields above are the
     # top-level loop only); sum these when a budget must cover everything the run used.
     model_usage: tuple[ModelUsage, ...] = ()
-
-
-class ModelUsage(BaseModel):
-    """One entry of the result line's ``modelUsage`` (all calls made with that model)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
-    cost_usd: float
 
 
 class StreamEvent(BaseModel):

@@ -11,22 +11,30 @@ What Claude Code 2.1.x actually sends (observed with a logging server, see the s
 * ``HEAD /`` once at start-up (a connectivity probe) -> answered 200 with an empty body.
 * ``POST /v1/messages?beta=true`` with ``"stream": true`` for each turn of the agent loop.
   Those bodies always carry the full ``tools`` list (Write, Edit, Bash, ...).
-* Auxiliary calls made by some code paths (title / topic detection, bash-prefix checks,
-  quota probes, WebFetch summaries) are *also* ``POST /v1/messages`` but are sent without
-  ``tools``. In ``-p`` mode 2.1.197 made none in our runs, but we still route them to a
-  separate, non-consuming responder so that a CLI upgrade that starts making them cannot
-  silently eat the replies scripted for the main conversation.
-* ``POST /v1/messages/count_tokens`` -> a JSON ``{"input_tokens": N}`` estimate.
+* Unless ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` is set, a session-title request,
+  concurrently with the first turn: also ``POST /v1/messages`` (same model, streamed) but
+  with ``"tools": []``, ``thinking`` disabled and ``output_config.format`` a JSON schema
+  ``{"title": string}``. Whether it finishes before the CLI exits is a race.
+* ``POST /v1/messages/count_tokens`` is not used by ``-p`` runs we observed; answered with
+  ``{"input_tokens": N}`` anyway. Other paths -> 404 JSON error.
 
 Main-loop vs side request: a ``/v1/messages`` request is "main" iff its body has a non-empty
-``tools`` array. Sub-agents started through the ``Agent`` tool also send tools and therefore
-also consume scripted replies - tests that script an Agent call must script its turns too.
+``tools`` array (every agent-loop turn carries the ~25 built-in tools; the title call sends
+an empty list). Side requests go to ``side_script`` and never consume the main script, so a
+CLI version that adds auxiliary calls cannot shift the scripted conversation. Sub-agents
+started through the ``Agent`` tool do send tools (verified), so they *do* consume scripted
+replies, in request order - tests that script an Agent call must script its turns too.
+
+Usage: each streamed reply reports the input-side counts and ``output_tokens: 1`` in
+``message_start`` and the final counts in ``message_delta`` (like the real API); the CLI
+takes the final counts, so ``usage_reported`` holds exactly what it should sum.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,8 +60,7 @@ class Usage(BaseModel):
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_input_tokens=self.cache_read_input_tokens
-            + other.cache_read_input_tokens,
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
             cache_creation_input_tokens=self.cache_creation_input_tokens
             + other.cache_creation_input_tokens,
         )
@@ -160,23 +167,49 @@ class Exchange:
     usage: Usage | None  # None when an HTTP error was sent
 
 
-def default_side_reply(body: dict[str, Any]) -> Reply:
-    """Answer for tool-less auxiliary calls: a tiny, harmless text with zero-cost usage.
+def _json_for_schema(schema: Any) -> Any:
+    """A minimal value satisfying a (simple) JSON schema, for structured-output side calls."""
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: _json_for_schema(props.get(name)) for name in schema.get("required", [])}
+    if kind == "array":
+        return []
+    if kind == "string":
+        return "Fake session"
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return None
 
-    Zero usage so that, if the CLI ever adds side calls to its totals, the main-loop sums
-    asserted by tests stay unaffected unless the test opts in via ``side_script``.
+
+def default_side_reply(body: dict[str, Any]) -> Reply:
+    """Answer for tool-less auxiliary calls, with zero usage.
+
+    Observed side call (only without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC): session-title
+    generation, ``"tools": []``, ``output_config.format`` = JSON schema ``{"title": str}``.
+    We answer JSON matching whatever schema is requested, else a short text. Zero usage
+    because the CLI adds side calls to ``total_cost_usd``/``modelUsage`` (not to ``usage``),
+    and tests should not have to care about a call the CLI makes racily.
     """
-    del body
-    return Reply(text="ok", usage=Usage(input_tokens=1, output_tokens=1))
+    fmt = (body.get("output_config") or {}).get("format") or {}
+    if fmt.get("type") == "json_schema":
+        return Reply(text=json.dumps(_json_for_schema(fmt.get("schema"))), usage=Usage())
+    return Reply(text="ok", usage=Usage())
 
 
 class FakeAnthropic:
     """Scripted Anthropic Messages API on ``127.0.0.1:<ephemeral>`` (use as a context manager).
 
     ``script`` is a list of replies consumed in order by main-loop requests, or a callable
-    ``(request_body, call_index) -> Reply``. Running past the end of a list answers HTTP 400
-    (which the SDK does not retry) and records the problem in ``script_errors``, so a test
-    fails fast instead of the CLI looping.
+    ``(request_body, call_index) -> Reply``. An HTTP-error reply consumes its slot, so a 429
+    followed by a success scripts "rate limited once, then OK" (the CLI resends the same
+    turn). Running past the end of a list, or a raising callable, answers HTTP 400 (which
+    the CLI does not retry: the run ends with ``is_error: true``, exit 1) and records the
+    problem in ``script_errors``, so a test fails fast instead of hanging.
     """
 
     def __init__(
@@ -188,7 +221,9 @@ class FakeAnthropic:
         self._script = script
         self._side_script = side_script or default_side_reply
         self._count_tokens = count_tokens
-        self._lock = threading.Lock()
+        # Re-entrant: a script callable may read ``fake.requests`` while we hold the lock.
+        self._lock = threading.RLock()
+        self._role_counts = {"main": 0, "side": 0}
         self._ids = itertools.count(1)
         self.exchanges: list[Exchange] = []
         # (method, path) of every request that was not a /v1/messages POST.
@@ -214,8 +249,7 @@ class FakeAnthropic:
 
     def start(self) -> None:
         handler = _make_handler(self)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True  # a hung client must not block interpreter exit
+        server = _QuietServer(("127.0.0.1", 0), handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name="fake-anthropic", daemon=True
@@ -283,7 +317,10 @@ class FakeAnthropic:
         # Decision rule documented in the module docstring: tools present -> main loop.
         role: Literal["main", "side"] = "main" if body.get("tools") else "side"
         with self._lock:
-            index = sum(1 for e in self.exchanges if e.role == role)
+            # Reserve the index now so concurrent requests (e.g. parallel sub-agents) never
+            # share one; the script callable runs under the lock, so replies stay ordered.
+            index = self._role_counts[role]
+            self._role_counts[role] += 1
             if role == "side":
                 return role, index, self._side_script(body)
             script = self._script
@@ -308,6 +345,18 @@ class FakeAnthropic:
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True  # a hung client must not block interpreter exit
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The CLI may drop a stream when it exits or aborts a request; that is not a test
+        # failure, so do not spray tracebacks over pytest's captured stderr.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _message_json(
@@ -457,8 +506,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             # Like the real API: message_start carries the input-side counts and a
             # placeholder output count; message_delta carries the final cumulative counts.
             start_usage = u.model_dump() | {"output_tokens": min(1, u.output_tokens)}
-            msg = _message_json(fake, reply.model_copy(update={"text": None, "tool_uses": ()}),
-                                model, start_usage)
+            msg = _message_json(
+                fake, reply.model_copy(update={"text": None, "tool_uses": ()}), model, start_usage
+            )
             msg["stop_reason"] = None
             self._sse("message_start", {"type": "message_start", "message": msg})
             index = 0

@@ -13,7 +13,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from samoflow.agents.claude_stream import SUMMARY_CHARS, ClaudeResult, StreamParser
+from samoflow.agents.claude_stream import SUMMARY_CHARS, ClaudeResult, ModelUsage, StreamParser
 
 # fmt: off
 INIT_LINE = r'{"type":"system","subtype":"init","cwd":"/tmp/sfexp6dc1cdgl/cwd","session_id":"d1315f71-f3f4-4e62-806d-385df9e362b7","tools":["Task","Bash","CronCreate","CronDelete","CronList","Edit","EnterWorktree","ExitWorktree","NotebookEdit","Read","ReportFindings","ScheduleWakeup","SendMessage","Skill","TaskCreate","TaskGet","TaskList","TaskOutput","TaskStop","TaskUpdate","WebFetch","WebSearch","Workflow","Write"],"mcp_servers":[],"model":"claude-sonnet-4-5","permissionMode":"bypassPermissions","slash_commands":["deep-research","update-config","verify","debug","code-review","simplify","batch","fewer-permission-prompts","loop","claude-api","run","run-skill-generator","clear","compact","config","context","heapdump","init","reload-skills","review","security-review","usage","insights","goal","team-onboarding"],"apiKeySource":"ANTHROPIC_API_KEY","claude_code_version":"2.1.197","output_style":"default","agents":["claude","Explore","general-purpose","Plan","statusline-setup"],"skills":["deep-research","update-config","verify","debug","code-review","simplify","batch","fewer-permission-prompts","loop","claude-api","run","run-skill-generator"],"plugins":[],"analytics_disabled":true,"product_feedback_disabled":true,"uuid":"65089a25-48b7-4e57-88c7-22f44d277fd8","memory_paths":{"auto":"/tmp/sfexp6dc1cdgl/home/.claude/projects/-tmp-sfexp6dc1cdgl-cwd/memory/"},"fast_mode_state":"off"}'  # noqa: E501
@@ -25,6 +25,9 @@ RESULT_SUCCESS_LINE = r'{"type":"result","subtype":"success","is_error":false,"a
 ASSISTANT_API_ERROR_LINE = r'{"type":"assistant","message":{"id":"02c21a28-4de9-4f5d-9687-ad1f68baea74","container":null,"model":"<synthetic>","role":"assistant","stop_details":null,"stop_reason":"stop_sequence","stop_sequence":"","type":"message","usage":{"input_tokens":0,"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":null,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":null,"iterations":null,"speed":null},"content":[{"type":"text","text":"API Error: Request rejected (429) · scripted error"}],"context_management":null},"parent_tool_use_id":null,"session_id":"a61a87b0-b32a-417c-aa81-750281d4ee78","uuid":"3d61e36c-307a-4be8-9cfd-ebc529e953bd","error":"rate_limit","request_id":"req_fake000001"}'  # noqa: E501
 RESULT_429_LINE = r'{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"duration_ms":386,"duration_api_ms":0,"num_turns":1,"result":"API Error: Request rejected (429) · scripted error","stop_reason":"stop_sequence","session_id":"a61a87b0-b32a-417c-aa81-750281d4ee78","total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard"},"modelUsage":{},"permission_denials":[],"terminal_reason":"completed","fast_mode_state":"off","uuid":"4f1f5f22-6033-4cfd-a6c9-9a885032f2a2"}'  # noqa: E501
 RESULT_MAX_TURNS_LINE = r'{"type":"result","subtype":"error_max_turns","duration_ms":191,"duration_api_ms":71,"is_error":true,"num_turns":4,"stop_reason":"tool_use","session_id":"5b33134f-6b9e-4864-b194-600a635ebbff","total_cost_usd":0.00032835000000000004,"usage":{"input_tokens":30,"cache_creation_input_tokens":3,"cache_read_input_tokens":7,"output_tokens":15,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard"},"modelUsage":{"claude-sonnet-4-5":{"inputTokens":30,"outputTokens":15,"cacheReadInputTokens":7,"cacheCreationInputTokens":3,"webSearchRequests":0,"costUSD":0.00032835000000000004,"contextWindow":200000,"maxOutputTokens":32000}},"permission_denials":[],"terminal_reason":"max_turns","fast_mode_state":"off","uuid":"9cc34c41-c087-44b6-bfcc-d232feb74cd7","errors":["Reached maximum number of turns (3)"]}'  # noqa: E501
+# Top level: Agent tool call (11/12/13/14 tokens) + final text (21/22/23/24); the sub-agent's
+# one turn reported 1000/2000/3000/4000.
+RESULT_WITH_SUBAGENT_LINE = r'{"type":"result","subtype":"success","is_error":false,"api_error_status":null,"duration_ms":153,"duration_api_ms":70,"ttft_ms":92,"ttft_stream_ms":90,"time_to_request_ms":80,"num_turns":2,"result":"done","stop_reason":"end_turn","session_id":"b6be906a-649f-4552-842b-8fd18b4411ba","total_cost_usd":0.0496593,"usage":{"input_tokens":32,"cache_creation_input_tokens":38,"cache_read_input_tokens":36,"output_tokens":34,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard"},"modelUsage":{"claude-sonnet-4-5":{"inputTokens":1032,"outputTokens":2034,"cacheReadInputTokens":3036,"cacheCreationInputTokens":4038,"webSearchRequests":0,"costUSD":0.0496593,"contextWindow":200000,"maxOutputTokens":32000}},"permission_denials":[],"terminal_reason":"completed","fast_mode_state":"off","uuid":"518913b4-54b7-46b3-b856-536ed759153c"}'  # noqa: E501
 # fmt: on
 
 CAPTURED_RUN = [
@@ -38,7 +41,13 @@ CAPTURED_RUN = [
 
 
 def test_fixtures_are_valid_json() -> None:
-    for line in [*CAPTURED_RUN, ASSISTANT_API_ERROR_LINE, RESULT_429_LINE, RESULT_MAX_TURNS_LINE]:
+    others = [
+        ASSISTANT_API_ERROR_LINE,
+        RESULT_429_LINE,
+        RESULT_MAX_TURNS_LINE,
+        RESULT_WITH_SUBAGENT_LINE,
+    ]
+    for line in [*CAPTURED_RUN, *others]:
         assert isinstance(json.loads(line), dict)
 
 
@@ -62,6 +71,16 @@ def test_full_captured_run() -> None:
         api_error_status=None,
         terminal_reason="completed",
         errors=(),
+        model_usage=(
+            ModelUsage(
+                model="claude-sonnet-4-5",
+                input_tokens=400,
+                output_tokens=60,
+                cache_read_input_tokens=4000,
+                cache_creation_input_tokens=120,
+                cost_usd=0.0037500000000000003,
+            ),
+        ),
     )
 
 
@@ -210,3 +229,24 @@ def test_result_is_frozen() -> None:
     assert result is not None
     with pytest.raises(ValidationError):  # frozen model
         result.is_error = True  # type: ignore[misc]
+
+
+def test_usage_is_top_level_only_model_usage_includes_subagents() -> None:
+    parser = StreamParser()
+    parser.feed(RESULT_WITH_SUBAGENT_LINE)
+    result = parser.result
+    assert result is not None
+    assert (result.input_tokens, result.output_tokens) == (11 + 21, 12 + 22)
+    assert (result.cache_read_input_tokens, result.cache_creation_input_tokens) == (36, 38)
+    (sonnet,) = result.model_usage
+    assert sonnet.model == "claude-sonnet-4-5"
+    assert (sonnet.input_tokens, sonnet.output_tokens) == (1032, 2034)
+    assert (sonnet.cache_read_input_tokens, sonnet.cache_creation_input_tokens) == (3036, 4038)
+    assert sonnet.cost_usd == result.total_cost_usd
+
+
+def test_429_result_has_no_model_usage() -> None:
+    parser = StreamParser()
+    parser.feed(RESULT_429_LINE)
+    assert parser.result is not None
+    assert parser.result.model_usage == ()
