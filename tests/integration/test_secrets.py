@@ -27,7 +27,8 @@ DIGEST = hashlib.sha256(SECRET.encode()).hexdigest()
 CHECK_KEY = (
     'h=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -d" " -f1); '
     'if [ "$h" = "' + DIGEST + '" ]; then r="key arrived"; else r="no key"; fi; '
-    'echo "{\\"status\\": \\"blocked\\", \\"reason\\": \\"$r\\"}" > "$SAMOFLOW_SESSION_DIR/_signal.json"'
+    'echo "{\\"status\\": \\"blocked\\", \\"reason\\": \\"$r\\"}" '
+    '> "$SAMOFLOW_SESSION_DIR/_signal.json"'
 )
 
 
