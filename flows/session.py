@@ -12,8 +12,8 @@ from prefect.runtime import flow_run
 
 from samoflow.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.history import HistoryEntry, Outcome
-from samoflow.inbox_files import unread_messages
 from samoflow.iteration import begin_iteration, conclude_iteration
+from samoflow.lease import hold_lease
 from samoflow.notify import Notice, NoticeKind
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, SessionReport, SessionState, load_state, report_of
@@ -21,6 +21,8 @@ from samoflow.sessions import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.spec import read_spec
 from tasks.artifacts import publish_session_artifacts
+from tasks.convoy import prepare_worker_convoy
+from tasks.inbox import deliver_inbox, route_outbox
 from tasks.iteration import AgentFailedError, run_iteration
 from tasks.notify import notify_humans
 
@@ -40,25 +42,32 @@ def _run_name() -> str:
 def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
     files = SessionFiles(Path(session_dir))
-    while True:
-        state = load_state(files)
-        if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
-            return finish(files)
-        if state.lifecycle is Lifecycle.WAITING:
-            answer = await_answer(files, state)
-            if answer is None:
+    with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
+        while True:
+            state = load_state(files)
+            if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
                 return finish(files)
-            record_gate_answer(files, answer)
-            continue
-        deliver_inbox(files)
-        entry = run_one_iteration(files, state)
-        publish_session_artifacts(session_dir)
-        tell_humans_about(files, entry)
+            if state.lifecycle is Lifecycle.WAITING:
+                answer = await_answer(files, state)
+                if answer is None:
+                    return finish(files)
+                record_gate_answer(files, answer)
+                continue
+            run_requested_workers(session_dir)
+            deliver_inbox(session_dir)
+            entry = run_one_iteration(files, state)
+            route_outbox(session_dir, str(files.root.parent))
+            publish_session_artifacts(session_dir)
+            tell_humans_about(files, entry)
 
 
-def deliver_inbox(files: SessionFiles) -> list[str]:
-    """Seam for the inbox issue: messages already in `_inbox/` reach the next hook."""
-    return unread_messages(files)
+def run_requested_workers(session_dir: str) -> None:
+    """A coordinator's last signal asked for workers: run them as its convoy, then go on."""
+    convoy_file = prepare_worker_convoy(session_dir)
+    if convoy_file is not None:
+        from flows.convoy import convoy_flow  # it runs session flows: imported when needed
+
+        convoy_flow(convoy_file)
 
 
 def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry:
@@ -95,7 +104,8 @@ def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
                 if entry.outcome is Outcome.BLOCKED
                 else ""
             ),
-        )
+        ),
+        session_dir=str(files.root),
     )
 
 
@@ -118,7 +128,8 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
                 text=last.summary or f"waiting for {last.for_ or 'an answer'}",
                 cost_usd=state.usage.cost_usd,
                 next_step=f"answer in the Prefect UI or `samoflow answer {files.name}`",
-            )
+            ),
+            session_dir=str(files.root),
         )
     write_gate(
         files.gate,

@@ -15,6 +15,7 @@ from rich.table import Table
 from samoflow.agents.scenario import ScenarioError, resolve_scenario_path
 from samoflow.gate import GateAnswer
 from samoflow.history import read_history
+from samoflow.inbox import InboxError, MessageKind, new_message, read_text_file
 from samoflow.names import InvalidNameError, validate_slug
 from samoflow.project import ProjectConfig, ProjectError, load_config, write_config
 from samoflow.session_files import SessionFiles
@@ -251,8 +252,10 @@ def demo(
     run_session_in_process(files)
     report = report_of(files)
     commits = git_log(project, f"{config.base_branch or 'main'}..samoflow/{files.name}")
-    console.print(f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
-                  f"{report.iterations} iterations ({report.summary})")
+    console.print(
+        f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
+        f"{report.iterations} iterations ({report.summary})"
+    )
     console.print(f"commits on samoflow/{files.name}:\n{commits}")
     console.print(f"session folder:  {files.root}")
     console.print(f"worktree:        {config.worktrees / files.name}")
@@ -266,6 +269,30 @@ def git_log(repo: Path, revisions: str) -> str:
     import git
 
     return str(git.Repo(repo).git.log("--oneline", revisions))
+
+
+@app.command()
+def send(
+    session: Annotated[str, typer.Argument(help="The session that gets the message.")],
+    text: Annotated[str | None, typer.Argument(help="The message.")] = None,
+    sender: Annotated[str, typer.Option("--from", help="Who sends it (a slug).")] = "human",
+    file: Annotated[Path | None, typer.Option(help="Read the message from a file.")] = None,
+    kind: Annotated[MessageKind, typer.Option(help="What kind of message.")] = MessageKind.GUIDANCE,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Send a message to a session's inbox; it reaches the agent at its next iteration."""
+    config = _project(repo)
+    try:
+        body = read_text_file(file) if file else (text or "")
+        message = new_message(session, body, sender, kind)
+        find_session(config.sessions, session)
+    except (*USER_ERRORS, InboxError, OSError) as error:
+        fail(str(error))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from tasks.inbox import send_message
+
+    stored = send_message(config.sessions, message)
+    console.print(f"message {stored.id} is #{stored.seq} in {session}'s inbox")
 
 
 def main() -> None:

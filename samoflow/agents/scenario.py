@@ -30,6 +30,7 @@ class Step(BaseModel):
     commit: str | None = None
     echo_inbox: bool = False  # copy unread inbox messages into the overview
     echo_handoff: bool = False  # copy the handed-off state into the overview
+    send: list[dict[str, str]] = Field(default_factory=list)  # `_outbox/` messages {to, text}
     usage: dict[str, float] | None = None  # reported through the SAMOFLOW_USAGE hook
     signal: dict[str, Any] | None = None
     raw_signal: str | None = None  # written as is (garbage on purpose)

@@ -118,6 +118,9 @@ def run_step(step: Step, session: Path, working_dir: Path, hook: dict[str, Any])
         _append_to_overview(session, texts or ["- inbox: empty"])
     if step.echo_handoff:
         _append_to_overview(session, [f"- handoff state: {json.dumps(_handoff_state(session))}"])
+    for number, item in enumerate(step.send, start=1):
+        name = f"{hook['iteration']:04d}-{number}-{item['to']}.json"
+        atomic_write_json(session / "_outbox" / name, {**item, "text": _render(item["text"], hook)})
     if step.usage:
         print(USAGE_PREFIX + json.dumps(step.usage), flush=True)
     if step.raw_signal is not None:
