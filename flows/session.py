@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from samoflow.breakers import check_budget, plan_rate_limit_wait
 from samoflow.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.history import HistoryEntry, Outcome
 from samoflow.iteration import begin_iteration, conclude_iteration
@@ -23,7 +26,7 @@ from samoflow.spec import read_spec
 from tasks.artifacts import publish_session_artifacts
 from tasks.convoy import prepare_worker_convoy
 from tasks.inbox import deliver_inbox, route_outbox
-from tasks.iteration import AgentFailedError, run_iteration
+from tasks.iteration import AgentFailedError, RateLimitedError, run_iteration
 from tasks.notify import notify_humans
 
 
@@ -54,8 +57,12 @@ def session_flow(session_dir: str) -> SessionReport:
                 record_gate_answer(files, answer)
                 continue
             run_requested_workers(session_dir)
+            if over_budget(files):
+                continue  # recorded as blocked: the loop ends the run
             deliver_inbox(session_dir)
             entry = run_one_iteration(files, state)
+            if entry is None:
+                continue  # rate limited: waited for the reset, the same iteration runs again
             route_outbox(session_dir, str(files.root.parent))
             publish_session_artifacts(session_dir)
             tell_humans_about(files, entry)
@@ -70,7 +77,18 @@ def run_requested_workers(session_dir: str) -> None:
         convoy_flow(convoy_file)
 
 
-def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry:
+def over_budget(files: SessionFiles) -> bool:
+    """The breaker: no new iteration once a limit is crossed (a cut-off one may finish)."""
+    if files.journal.exists():
+        return False
+    notice = check_budget(files, get_settings())
+    if notice is not None:
+        notify_humans(notice)
+    return load_state(files).lifecycle is Lifecycle.BLOCKED
+
+
+def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry | None:
+    """The iteration to its recorded outcome; None when a rate limit made it wait instead."""
     settings = get_settings()
     plan = begin_iteration(files, state)
     failure = None
@@ -81,9 +99,23 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry:
         )
         try:
             runner(str(files.root), plan)
+        except RateLimitedError as limited:
+            wait = plan_rate_limit_wait(files, plan.iteration, limited.limit, settings)
+            if wait.alert is not None:
+                notify_humans(wait.alert)
+            wait_for_rate_limit_reset(wait.seconds)
+            return None
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
     return conclude_iteration(files, state, plan, settings, failure=failure)
+
+
+@task(
+    name="wait-for-rate-limit-reset", task_run_name="rate-limited-{seconds}s", cache_policy=NO_CACHE
+)
+def wait_for_rate_limit_reset(seconds: float) -> None:
+    """Visible in the UI as a running task: the session sleeps until the account resets."""
+    time.sleep(seconds)
 
 
 def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:

@@ -174,6 +174,7 @@ def status(
         typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
         return
     table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
+    # The note is what a human should know first: a block's reason, a rate-limit wait.
     for r in reports:
         table.add_row(
             r.session,
@@ -293,6 +294,28 @@ def send(
 
     stored = send_message(config.sessions, message)
     console.print(f"message {stored.id} is #{stored.seq} in {session}'s inbox")
+
+
+@app.command()
+def budget(
+    session: Annotated[str, typer.Argument(help="The session whose budget changes.")],
+    usd: Annotated[float | None, typer.Option(help="New limit in USD.")] = None,
+    tokens: Annotated[int | None, typer.Option(help="New limit in tokens (all kinds).")] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Set or raise a session's budget; a session the budget blocked may then continue."""
+    from samoflow.breakers import raise_budget
+
+    config = _project(repo)
+    try:
+        files = find_session(config.sessions, session)
+        if usd is None and tokens is None:
+            fail("give --usd and/or --tokens")
+        if (usd is not None and usd <= 0) or (tokens is not None and tokens <= 0):
+            fail("limits must be positive")
+        console.print(raise_budget(files, usd, tokens))
+    except USER_ERRORS as error:
+        fail(str(error))
 
 
 def main() -> None:

@@ -141,13 +141,16 @@ def run_attempt(
         on_start=remember_agent,
         tail_chars=settings.output_tail_chars,
     )
+    error = observer.error()
+    failed = outcome.timed_out or outcome.exit_code != 0 or error is not None
     result = AgentResult(
         exit_code=outcome.exit_code,
         timed_out=outcome.timed_out,
         duration_seconds=outcome.duration_seconds,
         usage=observer.usage(),
         output_tail=outcome.output_tail,
-        error=observer.error(),
+        error=error,
+        rate_limit=observer.rate_limit(failed),
     )
     spent = read_journal(files.journal) or journal
     write_journal(

@@ -12,6 +12,9 @@ class NoticeKind(StrEnum):
     BLOCKED = "blocked"
     WAITING = "waiting"
     STALLED = "stalled"
+    RATE_LIMITED = "rate-limited"
+    OVER_BUDGET = "over budget"
+    BUDGET_WARNING = "near its budget"
 
 
 class Notice(BaseModel):
@@ -26,7 +29,15 @@ class Notice(BaseModel):
     next_step: str = ""  # what the human can do about it
 
     def headline(self) -> str:
-        icon = {"done": "✅", "blocked": "⛔", "waiting": "⏸️", "stalled": "🐢"}[self.kind.value]
+        icon = {
+            "done": "✅",
+            "blocked": "⛔",
+            "waiting": "⏸️",
+            "stalled": "🐢",
+            "rate-limited": "⏳",
+            "over budget": "💸",
+            "near its budget": "💰",
+        }.get(self.kind.value, "ℹ️")
         return f"{icon} samoflow session `{self.session}` is {self.kind.value}"
 
     def plain_text(self) -> str:

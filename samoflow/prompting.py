@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
+from samoflow.convoy import worker_results
 from samoflow.handoff import HandoffRecord
 from samoflow.hook import Hook
 from samoflow.phases import Phase
+from samoflow.session_files import SessionFiles
 from samoflow.spec import SessionSpec
 
 
@@ -41,6 +44,9 @@ def build_prompt(
         lines += ["", "## Task (store it in _overview.md, do not start it)", spec.task]
         if spec.dive:
             lines += ["", "## Dive topic", spec.dive]
+    workers = worker_results(SessionFiles(Path(session_dir)))
+    if workers:
+        lines += ["", "## Your workers (read their results, integrate them)", *workers]
     if hook.inbox_unread:
         lines += ["", "## Unread inbox messages", *[f"- _inbox/{m}" for m in hook.inbox_unread]]
     if handoff is not None:

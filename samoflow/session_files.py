@@ -11,8 +11,22 @@ class SessionFiles:
     root: Path
 
     @property
+    def is_worker(self) -> bool:
+        """`<coordinator>/workers/<name>/` under a real session (roles.py owns the rule)."""
+        return self.root.parent.name == "workers" and (
+            self.root.parent.parent / "_session.json"
+        ).exists()
+
+    @property
     def name(self) -> str:
+        """A worker's name is `<coordinator>--<worker>`: unique in the project, like its branch."""
+        if self.is_worker:
+            return f"{self.root.parent.parent.name}--{self.root.name}"
         return self.root.name
+
+    @property
+    def sessions_root(self) -> Path:
+        return self.root.parent.parent.parent if self.is_worker else self.root.parent
 
     @property
     def spec(self) -> Path:

@@ -105,6 +105,10 @@ class SessionReport(BaseModel):
     usage: Usage
 
 
+def _system_last(state: SessionState) -> bool:
+    return bool(state.entries) and state.entries[-1].kind is EntryKind.SYSTEM
+
+
 def report_of(files: SessionFiles) -> SessionReport:
     state = load_state(files)
     summaries = [e.summary for e in state.entries if e.summary]
@@ -113,7 +117,10 @@ def report_of(files: SessionFiles) -> SessionReport:
         lifecycle=state.lifecycle,
         phase=state.phase,
         iterations=state.last_iteration,
-        reason=state.reason if state.lifecycle is Lifecycle.BLOCKED else None,
+        # A block's reason, or the orchestrator's latest note (e.g. a rate-limit wait).
+        reason=state.reason
+        if state.lifecycle is Lifecycle.BLOCKED or _system_last(state)
+        else None,
         summary=summaries[-1] if summaries else None,
         usage=state.usage,
     )

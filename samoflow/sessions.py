@@ -11,10 +11,17 @@ from samoflow.overview import update_overview
 from samoflow.phases import rule_for
 from samoflow.project import ProjectConfig
 from samoflow.qa import record_answer
+from samoflow.roles import decide_role, role_from_path
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, load_state
 from samoflow.spec import AgentSpec, Role, SessionSpec, read_spec, write_spec
 from samoflow.worktrees import current_branch, ensure_worktree, open_repo
+
+# `samoflow/convoy/<name>` is the integration branch: a session named `convoy` would own the
+# ref `samoflow/convoy` and git could not create both.
+RESERVED_NAMES = frozenset({"convoy"})
+# Workers are named `<coordinator>--<worker>` (branch and worktree): top-level names avoid it.
+WORKER_SEPARATOR = "--"
 
 
 class SessionError(ValueError):
@@ -26,6 +33,16 @@ def session_files(sessions_root: Path, name: str) -> SessionFiles:
     root = (sessions_root / name).resolve()
     if root.parent != sessions_root.resolve():
         raise SessionError(f"session {name!r} would live outside {sessions_root}")
+    return SessionFiles(root)
+
+
+def worker_files(parent: SessionFiles, name: str) -> SessionFiles:
+    """`<parent>/workers/<name>/`: the same slug rules, and never outside `workers/`."""
+    validate_slug(name, "worker name")
+    workers = parent.workers.resolve()
+    root = (workers / name).resolve()
+    if root.parent != workers:
+        raise SessionError(f"worker {name!r} would live outside {workers}")
     return SessionFiles(root)
 
 
@@ -59,37 +76,79 @@ def create_session(
     dive: str | None,
     agent: AgentSpec,
     auto_approve_gates: bool = False,
-    role: Role = Role.COORDINATOR,
+    role: Role | None = None,
     convoy: str | None = None,
+    parent: SessionFiles | None = None,
+    base_branch: str | None = None,
 ) -> SessionFiles:
-    """A new session folder and its worktree on branch `samoflow/<name>`."""
+    """A new session folder and its worktree on branch `samoflow/<name>`.
+
+    With `parent`, a worker under `<parent>/workers/<name>/`, branched off the parent's
+    branch. The role comes from the folder unless `role` is given (a mismatch is recorded).
+    """
     if not task.strip():
         raise SessionError("the task is empty: say what the agent should do")
-    files = session_files(config.sessions, name)
+    files = _new_session_files(config, name, parent)
     if files.spec.exists():
         raise SessionError(f"session {name!r} already exists; resume it with --session {name}")
     repo = open_repo(config.main_repo)
-    base = config.base_branch or current_branch(repo)
-    branch = f"samoflow/{name}"
-    worktree = ensure_worktree(repo, config.worktrees / name, branch, base)
+    base = base_branch or _parent_branch(parent) or config.base_branch or current_branch(repo)
+    qualified = files.name if parent is None else f"{parent.name}{WORKER_SEPARATOR}{name}"
+    branch = f"samoflow/{qualified}"
+    worktree = ensure_worktree(repo, config.worktrees / qualified, branch, base)
     files.root.mkdir(parents=True, exist_ok=True)
+    decision = decide_role(config.sessions, files.root, role)
     write_spec(
         files.spec,
         SessionSpec(
-            name=name,
+            name=qualified,
             task=task.strip(),
             dive=dive,
             repo=str(config.main_repo),
             working_dir=str(worktree),
             branch=branch,
             base_branch=base,
-            role=role,
+            role=decision.role,
             convoy=convoy,
             agent=agent,
             auto_approve_gates=auto_approve_gates,
         ),
     )
+    if decision.warning:
+        _record_system_note(files, decision.warning)
     return files
+
+
+def _new_session_files(
+    config: ProjectConfig, name: str, parent: SessionFiles | None
+) -> SessionFiles:
+    if parent is not None:
+        if role_from_path(config.sessions, parent.root) is not Role.COORDINATOR:
+            raise SessionError(f"{parent.name} is not a top-level session: workers do not nest")
+        return worker_files(parent, name)
+    if name in RESERVED_NAMES or WORKER_SEPARATOR in name:
+        raise SessionError(
+            f"session name {name!r} is reserved (not `convoy`, no `--`: workers use it)"
+        )
+    return session_files(config.sessions, name)
+
+
+def _parent_branch(parent: SessionFiles | None) -> str | None:
+    return read_spec(parent.spec).branch if parent is not None else None
+
+
+def _record_system_note(files: SessionFiles, note: str) -> None:
+    append_entry(
+        files.history,
+        HistoryEntry(
+            kind=EntryKind.SYSTEM,
+            iteration=0,
+            phase="init",
+            outcome=Outcome.CONTINUE,
+            next_phase="init",
+            summary=note,
+        ),
+    )
 
 
 def open_spec(files: SessionFiles) -> SessionSpec:

@@ -30,10 +30,25 @@ class Settings(BaseSettings):
     gate_poll_seconds: float = Field(10.0, gt=0)
     # Orchestrator retries of the whole session flow (it resumes from the files).
     session_flow_retries: int = Field(2, ge=0)
+    # Rate limits: the wait when the agent names no reset, its cap, and when a human hears.
+    rate_limit_default_wait_seconds: float = Field(300.0, ge=0)
+    rate_limit_max_wait_seconds: float = Field(3600.0, gt=0)
+    rate_limit_alert_after: int = Field(3, ge=1)
+    # Budget breaker defaults per session (none: no limit); warn at this fraction of a limit.
+    session_budget_usd: float | None = Field(None, gt=0)
+    session_budget_tokens: int | None = Field(None, gt=0)
+    budget_warning_fraction: float = Field(0.8, gt=0, le=1)
     # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
     agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.
     output_tail_chars: int = Field(2000, ge=100)
+    # Sessions a convoy runs at once (each is an agent process and a worktree).
+    convoy_concurrency: int = Field(4, ge=1)
+    # The SlackAlerts block to send through; when no block has this name, notices are printed.
+    slack_block: str = "samoflow-slack"
+    # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.
+    slack_timeout_seconds: float = Field(10.0, gt=0)
+    slack_retries: int = Field(2, ge=0)
     # How often a running orchestrator refreshes `_lease.json` (its proof of life).
     lease_heartbeat_seconds: float = Field(5.0, gt=0)
     # A lease whose heartbeat is older than this is not alive, even if its pid exists.

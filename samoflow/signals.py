@@ -6,11 +6,28 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from samoflow.names import validate_slug
 from samoflow.phases import SignalStatus
 
 MAX_SIGNAL_BYTES = 1_000_000
+
+
+class WorkerRequest(BaseModel):
+    """A worker a coordinator asks for: a session under `<coordinator>/workers/<name>/`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    task: str = Field(min_length=1)
+    dive: str | None = None
+    scenario: str | None = None  # scripted agents only: the worker's scenario file or name
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        return validate_slug(value, "worker name")
 
 
 class Signal(BaseModel):
@@ -26,6 +43,8 @@ class Signal(BaseModel):
     for_: str | None = Field(default=None, alias="for")
     # Free-form state an agent saves when it hands off to a fresh context.
     state: Any = None
+    # A coordinator's request for workers, run as a convoy before its next iteration.
+    workers: tuple[WorkerRequest, ...] = ()
 
 
 class SignalReading(BaseModel):

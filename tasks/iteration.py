@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from pydantic import BaseModel, ConfigDict
 
 from samoflow.agents.factory import make_adapter
 from samoflow.history import Usage
 from samoflow.inbox_files import note_shown, unread_messages
 from samoflow.iteration import IterationPlan, next_attempt, run_attempt, write_iteration_hook
+from samoflow.rate_limit import RateLimit
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import load_state
 from samoflow.settings import get_settings
@@ -20,6 +23,25 @@ from samoflow.spec import read_spec
 
 class AgentFailedError(RuntimeError):
     """An attempt that crashed, exited non-zero or timed out: worth a retry."""
+
+
+class RateLimitedError(RuntimeError):
+    """The agent hit a rate or usage limit: not a failure; the flow waits and runs it again."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        super().__init__(f"rate limited: {limit.reason}")
+        self.limit = limit
+
+
+def retry_unless_rate_limited(task: object, task_run: object, state: State[Any]) -> bool:
+    """Retries are for crashes; a rate limit goes back to the flow, which waits for the reset."""
+    try:
+        state.result()
+    except RateLimitedError:
+        return False
+    except Exception:
+        return True
+    return True
 
 
 class AttemptReport(BaseModel):
@@ -36,10 +58,16 @@ def agent_secrets(block_name: str | None) -> dict[str, str]:
         return {}
     from blocks.agent_config import AgentConfig
 
-    return AgentConfig.load(block_name).secret_env()
+    block = cast(AgentConfig, AgentConfig.load(block_name))  # sync context: not a coroutine
+    return block.secret_env()
 
 
-@task(name="run-iteration", cache_policy=NO_CACHE, task_run_name="iteration-{plan.iteration}")
+@task(
+    name="run-iteration",
+    cache_policy=NO_CACHE,
+    task_run_name="iteration-{plan.iteration}",
+    retry_condition_fn=retry_unless_rate_limited,
+)
 def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     """Write the hook, run the agent once; raise so Prefect retries a failed attempt."""
     logger = get_run_logger()
@@ -53,6 +81,9 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
     adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
     result = run_attempt(files, spec, hook, adapter, settings)
+    if result.rate_limit is not None:
+        logger.warning("attempt %s hit a rate limit: %s", attempt, result.rate_limit.reason)
+        raise RateLimitedError(result.rate_limit)
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")

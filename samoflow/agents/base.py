@@ -8,6 +8,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.history import Usage
+from samoflow.rate_limit import RateLimit
 
 
 class AgentRequest(BaseModel):
@@ -39,6 +40,7 @@ class AgentResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     output_tail: str = ""
     error: str | None = None  # what the adapter itself saw go wrong (e.g. an API error)
+    rate_limit: RateLimit | None = None  # limited, not failed: wait for the reset, run again
 
     @property
     def failed(self) -> bool:
@@ -62,6 +64,10 @@ class OutputObserver(Protocol):
     def usage(self) -> Usage: ...
 
     def error(self) -> str | None: ...
+
+    def rate_limit(self, failed: bool) -> RateLimit | None:
+        """The limit the agent ran into; generic output patterns count only when it failed."""
+        ...
 
 
 class AgentAdapter(Protocol):

@@ -9,6 +9,7 @@ from samoflow.agents.base import AgentRequest, OutputObserver
 from samoflow.agents.claude_stream import StreamParser
 from samoflow.agents.environment import agent_environment
 from samoflow.history import Usage
+from samoflow.rate_limit import RateLimit, from_api_error
 
 
 class ClaudeObserver:
@@ -31,6 +32,12 @@ class ClaudeObserver:
             cache_creation_input_tokens=result.cache_creation_input_tokens,
             cost_usd=result.total_cost_usd,
         )
+
+    def rate_limit(self, failed: bool) -> RateLimit | None:
+        result = self._parser.result
+        if result is None:
+            return None
+        return from_api_error(result.api_error_status, result.result_text or "")
 
     def error(self) -> str | None:
         result = self._parser.result

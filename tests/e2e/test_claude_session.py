@@ -11,7 +11,7 @@ import git
 import pytest
 
 from flows.session import session_flow
-from samoflow.history import iterations, read_history, total_usage
+from samoflow.history import EntryKind, iterations, read_history, total_usage
 from samoflow.project import load_config
 from samoflow.session_state import Lifecycle
 from samoflow.sessions import create_session
@@ -21,6 +21,7 @@ from tests.support.fake_anthropic import (
     FakeAnthropic,
     Reply,
     Usage,
+    error_reply,
     text_reply,
     tool_reply,
     write_file_reply,
@@ -126,3 +127,43 @@ def test_claude_runs_a_session_to_done_and_its_cost_is_recorded(repo: Path, tmp_
         c.message.strip() for c in git.Repo(repo).iter_commits("main..samoflow/claude-session")
     ]
     assert commits == ["claude: greet"]
+
+
+def test_a_429_from_the_api_makes_the_session_wait_then_finish(repo: Path, tmp_path: Path) -> None:
+    assert CLAUDE is not None
+    limited_once = {"done": False}
+
+    def script(body: dict[str, Any], call: int) -> Reply:
+        if _prompt_fact(body, "Phase") == "investigation" and not limited_once["done"]:
+            limited_once["done"] = True
+            return error_reply(429, retry_after=2, message="rate limited, retry after 2s")
+        return model_turn(body, call)
+
+    with FakeAnthropic(script) as api:
+        env = {**claude_env(api.base_url, tmp_path / "claude-home"), "CLAUDE_CODE_MAX_RETRIES": "0"}
+        files = create_session(
+            load_config(repo),
+            name="claude-limited",
+            task="add a greeting",
+            dive=None,
+            agent=AgentSpec(
+                kind=AgentKind.CLAUDE,
+                command=str(CLAUDE),
+                model="claude-sonnet-4-5",
+                max_turns=10,
+                timeout_seconds=120,
+                env=env,
+            ),
+            auto_approve_gates=True,
+        )
+        report = session_flow(str(files.root))
+        served = api.total_usage("main")
+
+    assert report.lifecycle is Lifecycle.DONE, report.reason
+    entries = read_history(files.history)
+    waits = [e for e in entries if e.kind is EntryKind.SYSTEM and e.needs == "rate_limit"]
+    assert len(waits) == 1 and "waiting 2." in (waits[0].reason or "")
+    done = iterations(entries)
+    assert [e.iteration for e in done] == list(range(1, 9))
+    assert [e.attempts for e in done] == [1, 2, 1, 1, 1, 1, 1, 1]
+    assert total_usage(done).input_tokens == served.input_tokens  # the 429 cost nothing

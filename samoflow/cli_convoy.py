@@ -1,0 +1,196 @@
+"""The `samoflow convoy` and `samoflow clean` commands (registered by samoflow/cli.py).
+
+Runnable on its own too: `python -m samoflow.cli_convoy convoy plan.toml --repo .`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from samoflow.agents.scenario import ScenarioError
+from samoflow.cleanup import (
+    CleanupCheck,
+    check_integration_worktree,
+    check_worktree,
+    remove_integration_worktree,
+    remove_worktree,
+)
+from samoflow.convoy import (
+    ConvoyError,
+    ConvoyRecord,
+    MemberState,
+    convoy_path,
+    list_convoys,
+    load_plan,
+    read_convoy,
+)
+from samoflow.merge import MergeStatus
+from samoflow.names import InvalidNameError
+from samoflow.project import ProjectConfig, ProjectError, load_config
+from samoflow.session_files import SessionFiles
+from samoflow.sessions import SessionError, list_sessions
+from samoflow.worktrees import RepoError, open_repo
+
+console = Console()
+USER_ERRORS = (ConvoyError, InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError)
+RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _project(repo: Path) -> ProjectConfig:
+    try:
+        open_repo(repo.resolve())
+        return load_config(repo.resolve())
+    except USER_ERRORS as error:
+        _fail(str(error))
+
+
+def _follow(path: Path, stop: threading.Event) -> None:
+    """Print each member's state change while the flow runs in the main thread."""
+    seen: dict[str, str] = {}
+    while not stop.wait(0.5):
+        try:
+            record = read_convoy(path)
+        except ConvoyError:
+            continue
+        for member in record.members:
+            if seen.get(member.name) != member.state.value:
+                seen[member.name] = member.state.value
+                merge = f", {member.merge.describe()}" if member.merge else ""
+                console.print(f"  {member.name:<24} {member.state.value}{merge}")
+
+
+def _summary(record: ConvoyRecord) -> Table:
+    table = Table("member", "state", "phase", "iterations", "cost $", "merge", "note")
+    for m in record.members:
+        table.add_row(
+            m.name,
+            m.state.value,
+            m.phase,
+            str(m.iterations),
+            f"{m.cost_usd:.4f}",
+            m.merge.describe() if m.merge else "-",
+            (m.note or "")[:50],
+        )
+    return table
+
+
+def convoy(
+    plan: Annotated[Path, typer.Argument(help="The plan file (TOML).")],
+    repo: RepoOption = Path("."),
+) -> None:
+    """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
+    config = _project(repo)
+    try:
+        parsed = load_plan(plan)
+    except USER_ERRORS as error:
+        _fail(str(error))
+    path = convoy_path(config.sessions, parsed.name)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
+
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(path, stop), daemon=True)
+    follower.start()
+    try:
+        with console.status(f"convoy {parsed.name} running (Ctrl-C stops; re-run continues)"):
+            record = convoy_flow(str(plan.resolve()), str(repo.resolve()))
+    except USER_ERRORS as error:
+        _fail(str(error))
+    finally:
+        stop.set()
+        follower.join()
+    _report(record)
+
+
+def _report(record: ConvoyRecord) -> None:
+    console.print(_summary(record))
+    console.print(f"integration branch: [bold]{record.integration_branch}[/bold]")
+    if record.notice is not None:
+        sent = record.notice.sent_at
+        console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
+    clean = all(
+        m.state is MemberState.DONE and (m.merge is None or m.merge.status != MergeStatus.CONFLICT)
+        for m in record.members
+    )
+    if not record.complete:
+        console.print("some members are not finished: run the same command again to continue")
+    raise typer.Exit(code=0 if clean and record.complete else 1)
+
+
+def _session_folders(config: ProjectConfig, names: list[str]) -> list[SessionFiles]:
+    """Top-level sessions (all, or those named) and their workers."""
+    chosen = names or list_sessions(config.sessions)
+    found = []
+    for name in chosen:
+        files = SessionFiles(config.sessions / name)
+        if not files.spec.exists():
+            _fail(f"unknown session {name!r}")
+        found.append(files)
+        found += [SessionFiles(p.parent) for p in sorted(files.workers.glob("*/_session.json"))]
+    return found
+
+
+def _integration_checks(config: ProjectConfig, remove: bool) -> list[CleanupCheck]:
+    checks = []
+    for path in list_convoys(config.sessions):
+        record = read_convoy(path)
+        worktree = Path(record.integration_worktree)
+        if remove:
+            checks.append(
+                remove_integration_worktree(
+                    config.main_repo, worktree, record.complete, record.name
+                )
+            )
+        else:
+            checks.append(check_integration_worktree(worktree, record.complete, record.name))
+    return checks
+
+
+def clean(
+    sessions: Annotated[
+        list[str] | None, typer.Argument(help="Sessions to clean (default: all).")
+    ] = None,
+    repo: RepoOption = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", help="Remove; without it, only show.")] = False,
+    convoys: Annotated[
+        bool, typer.Option(help="Also remove finished convoys' integration worktrees.")
+    ] = False,
+) -> None:
+    """Remove worktrees of finished sessions; never one with uncommitted or unmerged work."""
+    config = _project(repo)
+    try:
+        folders = _session_folders(config, sessions or [])
+        checks = [remove_worktree(f) if yes else check_worktree(f) for f in folders]
+        if convoys:
+            checks += _integration_checks(config, remove=yes)
+    except USER_ERRORS as error:
+        _fail(str(error))
+    table = Table("worktree of", "path", "result")
+    for check in checks:
+        if not check.exists:
+            continue
+        verdict = ("removed" if yes else "removable") if check.removable else "kept"
+        table.add_row(check.session, check.worktree, f"{verdict} {'; '.join(check.reasons)}")
+    console.print(table)
+    if not yes and any(c.removable for c in checks):
+        console.print("nothing removed: add --yes to remove the removable worktrees")
+
+
+convoy_app = typer.Typer(help="samoflow convoys and cleanup.", no_args_is_help=True)
+convoy_app.command()(convoy)
+convoy_app.command()(clean)
+
+if __name__ == "__main__":
+    convoy_app()

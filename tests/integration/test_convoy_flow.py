@@ -1,0 +1,100 @@
+"""Convoys end to end: scripted agents, real git worktrees, a real Prefect API, fake Slack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+import pytest
+
+from flows.convoy import convoy_flow
+from samoflow.convoy import MemberState
+from samoflow.merge import MergeStatus
+from tests.support.convoys import full_scenario, use_slack, write_plan, writes_shared_file
+from tests.support.slack_capture import slack_capture
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
+
+
+def completion_messages(texts: list[str], convoy: str) -> list[str]:
+    return [t for t in texts if f"convoy {convoy} finished" in t]
+
+
+def test_three_member_convoy_finishes_with_three_branches_merged(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = write_plan(repo.parent, "trio", {n: full_scenario() for n in ("alpha", "beta", "gamma")})
+    with slack_capture() as slack:
+        use_slack(slack.url, monkeypatch)
+        record = convoy_flow(str(plan), str(repo))
+    assert [m.state for m in record.members] == [MemberState.DONE] * 3
+    assert [m.merge.status for m in record.members if m.merge] == [MergeStatus.MERGED] * 3
+    integration = git.Repo(repo).commit("samoflow/convoy/trio")
+    files = {p for p in integration.tree.traverse() if p.type == "blob"}  # type: ignore[union-attr]
+    names = {p.path for p in files}  # type: ignore[union-attr]
+    assert {f"src/greeting_{n}.py" for n in ("alpha", "beta", "gamma")} <= names
+    assert git.Repo(repo).active_branch.name == "main"
+    assert not git.Repo(repo).is_dirty(untracked_files=True)
+    (message,) = completion_messages(slack.texts(), "trio")
+    assert all(n in message for n in ("alpha", "beta", "gamma"))
+    assert record.notice is not None and record.notice.sent_at is not None
+
+
+def test_a_planted_conflict_is_reported_and_the_other_members_still_land(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = write_plan(
+        repo.parent,
+        "clash",
+        {
+            "left": full_scenario(first_step_extra=writes_shared_file("left\n")),
+            "right": full_scenario(first_step_extra=writes_shared_file("right\n")),
+            "calm": full_scenario(),
+        },
+    )
+    with slack_capture() as slack:
+        use_slack(slack.url, monkeypatch)
+        record = convoy_flow(str(plan), str(repo))
+    merges = {m.name: m.merge for m in record.members}
+    assert all(m.state is MemberState.DONE for m in record.members)
+    statuses = sorted(str(merges[n].status) for n in ("left", "right"))  # type: ignore[union-attr]
+    assert statuses == ["conflict", "merged"] and merges["calm"].status is MergeStatus.MERGED  # type: ignore[union-attr]
+    loser = next(n for n in ("left", "right") if merges[n].status is MergeStatus.CONFLICT)  # type: ignore[union-attr]
+    assert merges[loser].files == ("shared.txt",)  # type: ignore[union-attr]
+    main = git.Repo(repo)
+    assert f"samoflow/{loser}" in [h.name for h in main.heads]  # the branch is kept
+    integration = git.Repo(repo / ".samoflow/worktrees/_convoys/clash")
+    assert not integration.is_dirty(untracked_files=True)  # the failed merge left nothing
+    assert "src/greeting_calm.py" in main.git.ls_tree("-r", "--name-only", "samoflow/convoy/clash")
+    (message,) = completion_messages(slack.texts(), "clash")
+    assert f"conflict in shared.txt (branch samoflow/{loser} kept)" in message
+
+
+def test_slack_answering_500_then_200_delivers_the_message_once(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = write_plan(repo.parent, "flaky", {"solo": full_scenario()})
+    with slack_capture(statuses=[500, 200]) as slack:
+        use_slack(slack.url, monkeypatch)
+        record = convoy_flow(str(plan), str(repo))
+    assert len(completion_messages([str(p.get("text")) for p in slack.posts], "flaky")) == 2
+    assert len(completion_messages(slack.texts(), "flaky")) == 1
+    assert record.notice is not None and record.notice.sent_at is not None
+
+
+def test_slack_down_never_fails_the_convoy_and_the_next_run_delivers_once(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo.parent, "down", {"solo": full_scenario()})
+    with slack_capture(statuses=[500, 500, 500]) as slack:
+        use_slack(slack.url, monkeypatch)
+        first = convoy_flow(str(plan), str(repo))
+        assert first.members[0].state is MemberState.DONE
+        assert first.notice is not None and first.notice.sent_at is None  # queued, not lost
+        assert slack.texts() == [] and len(slack.posts) == 3  # one try + two retries
+        second = convoy_flow(str(plan), str(repo))
+        third = convoy_flow(str(plan), str(repo))
+    assert len(completion_messages(slack.texts(), "down")) == 1
+    assert second.notice is not None and second.notice.sent_at is not None
+    assert third.notice == second.notice and third.members[0].runs == 1
+    assert "secret-webhook-token" not in capsys.readouterr().out
