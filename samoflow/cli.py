@@ -130,8 +130,13 @@ def run(
     model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
+    local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
 ) -> None:
-    """Run one session to the end (or to a gate / a block); resumes an existing session."""
+    """Run one session to the end (or to a gate / a block); resumes an existing session.
+
+    When `samoflow up` serves, the session becomes a deployment run: it shows in the UI and
+    goes on after this terminal closes.
+    """
     config = _project(repo)
     try:
         if (
@@ -149,6 +154,14 @@ def run(
     except USER_ERRORS as error:
         fail(str(error))
     console.print(f"session [bold]{files.name}[/bold] in {files.root}")
+    served = None if local else served_api()
+    if served is not None:
+        run_id = start_deployment_run(served, "samoflow-session/session", files.root)
+        console.print(
+            f"deployment run {run_id}: {served.rsplit('/api', 1)[0]}/runs/flow-run/{run_id}"
+        )
+        console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
+        return
     run_session_in_process(files)
     report = report_of(files)
     console.print(
@@ -316,6 +329,43 @@ def budget(
         console.print(raise_budget(files, usd, tokens))
     except USER_ERRORS as error:
         fail(str(error))
+
+
+def served_api() -> str | None:
+    """The API of a running `samoflow up`, if there is one."""
+    from samoflow.served import default_home, healthy, read_up
+
+    state = read_up(default_home())
+    return state.api_url if state is not None and healthy(state.api_url) else None
+
+
+def start_deployment_run(api_url: str, deployment: str, session_dir: Path) -> str:
+    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.deployments import run_deployment
+
+    from prefect.client.schemas.objects import FlowRun
+
+    run = run_deployment(
+        deployment,
+        parameters={"session_dir": str(session_dir)},
+        timeout=0,  # do not wait: the worker runs it
+        flow_run_name=f"session-{session_dir.name}",
+        tags=["samoflow", f"session:{session_dir.name}"],
+    )
+    assert isinstance(run, FlowRun)  # called outside an event loop: the sync variant
+    return str(run.id)
+
+
+def _register_commands() -> None:
+    """Commands that live in modules of their own (each owns one concept)."""
+    from samoflow import cli_served
+
+    app.command()(cli_served.up)
+    app.command()(cli_served.down)
+
+
+_register_commands()
 
 
 def main() -> None:
