@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from samoflow.served import (
+    AGENT_LIMIT,
     BLOCK_MODULES,
     SERVER_DEADLINE_SECONDS,
     WORK_POOL,
@@ -37,17 +39,27 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
     workers: Annotated[int, typer.Option(help="Process workers to start.")] = 1,
     home: Annotated[Path | None, typer.Option(help="Where samoflow keeps pids and logs.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Server database, e.g. postgresql+asyncpg://...")
+    ] = None,
+    max_agents: Annotated[int, typer.Option(help="Agents running at once, all workers.")] = 4,
+    own_roots: Annotated[
+        bool, typer.Option(help="Each worker keeps its own sessions and worktrees roots.")
+    ] = False,
 ) -> None:
     """Start (or find) a Prefect server, create the pool, deploy, register blocks, start workers."""
-    home = home or default_home()
+    home = (home or default_home()).resolve()
     current = read_up(home)
     if current is not None and healthy(current.api_url):
         console.print(f"already up: {current.ui_url} (stop with `samoflow down`)")
         return
     api_url = f"http://127.0.0.1:{port}/api"
     state = UpState(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()))
+    options = UpOptions(
+        workers=workers, database_url=database_url, max_agents=max_agents, own_roots=own_roots
+    )
     try:
-        state = _bring_up(state, home, workers)
+        state = _bring_up(state, home, options)
     except ServedError as error:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         console.print("what was started is recorded: `samoflow down` stops it")
@@ -56,15 +68,30 @@ def up(
     console.print(f"  PREFECT_API_URL={state.api_url}   logs: {home / 'logs'}")
 
 
-def _bring_up(state: UpState, home: Path, workers: int) -> UpState:
-    env = prefect_env(state.api_url, {"SAMOFLOW_REPO": state.repo})
+class UpOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workers: int
+    database_url: str | None
+    max_agents: int
+    own_roots: bool
+
+
+def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
+    env = prefect_env(
+        state.api_url,
+        {"SAMOFLOW_REPO": state.repo, "SAMOFLOW_AGENT_CONCURRENCY_LIMIT": AGENT_LIMIT},
+    )
     with console.status("starting the Prefect server") as status:
         if not healthy(state.api_url):
             port = state.api_url.rsplit(":", 1)[1].split("/")[0]
+            server_env = dict(env)
+            if options.database_url:
+                server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = options.database_url
             server = start_detached(
                 "server",
                 _prefect("server", "start", "--host", "127.0.0.1", "--port", port),
-                env,
+                server_env,
                 home,
             )
             state = _record(home, state, server)
@@ -72,6 +99,11 @@ def _bring_up(state: UpState, home: Path, workers: int) -> UpState:
         status.update("creating the work pool")
         pool = _prefect("work-pool", "create", WORK_POOL, "--type", "process")
         run_step("work pool", pool, env, ok_if="already exists")
+        status.update("creating the agent concurrency limit")
+        limit = _prefect(
+            "global-concurrency-limit", "create", AGENT_LIMIT, "--limit", str(options.max_agents)
+        )
+        run_step("agent concurrency limit", limit, env, ok_if="already exists")
         status.update("registering blocks")
         for module in BLOCK_MODULES:
             run_step(f"block {module}", _prefect("block", "register", "-m", module), env)
@@ -80,17 +112,20 @@ def _bring_up(state: UpState, home: Path, workers: int) -> UpState:
         status.update("applying automations")
         automations = [sys.executable, "-m", "samoflow.cli", "automations", "apply"]
         run_step("automations", automations, env)
-        for number in range(1, workers + 1):
+        for number in range(1, options.workers + 1):
             status.update(f"starting worker {number}")
-            name = f"samoflow-worker-{number}"
-            worker = start_detached(
-                f"worker-{number}",
-                _prefect("worker", "start", "--pool", WORK_POOL, "--name", name),
-                env,
-                home,
-            )
-            state = _record(home, state, worker)
+            state = _record(home, state, _start_worker(number, env, home, options.own_roots))
     return state
+
+
+def _start_worker(number: int, env: dict[str, str], home: Path, own_roots: bool) -> Started:
+    name = f"samoflow-worker-{number}"
+    worker_env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    if own_roots:  # as if on its own machine: its sessions and worktrees stay its own
+        worker_env["SAMOFLOW_SESSIONS_ROOT"] = str(home / name / "sessions")
+        worker_env["SAMOFLOW_WORKTREES_ROOT"] = str(home / name / "worktrees")
+    argv = _prefect("worker", "start", "--pool", WORK_POOL, "--name", name)
+    return start_detached(f"worker-{number}", argv, worker_env, home)
 
 
 def _record(home: Path, state: UpState, process: Started) -> UpState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -57,7 +58,23 @@ def write_config(repo: Path) -> Path:
 
 
 def load_config(repo: Path) -> ProjectConfig:
-    """The project's config, or the defaults when the repo has none."""
+    """The project's config (or the defaults), with this machine's overrides applied.
+
+    SAMOFLOW_SESSIONS_ROOT / SAMOFLOW_WORKTREES_ROOT let each worker of a scaled-out setup
+    keep its own sessions and worktrees while sharing one repository layout.
+    """
+    config = _load_file_config(repo)
+    sessions = os.environ.get("SAMOFLOW_SESSIONS_ROOT")
+    worktrees = os.environ.get("SAMOFLOW_WORKTREES_ROOT")
+    return config.model_copy(
+        update={
+            "sessions": Path(sessions).resolve() if sessions else config.sessions,
+            "worktrees": Path(worktrees).resolve() if worktrees else config.worktrees,
+        }
+    )
+
+
+def _load_file_config(repo: Path) -> ProjectConfig:
     path = repo / CONFIG_NAME
     if not path.exists():
         _exclude_local_dir(repo)

@@ -25,6 +25,8 @@ from samoflow.atomic import atomic_write_model
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOL = "samoflow"
+# The global concurrency limit every agent attempt takes a slot of, across all workers.
+AGENT_LIMIT = "samoflow-agents"
 BLOCK_MODULES = ("blocks.agent_config", "blocks.slack")
 SERVER_DEADLINE_SECONDS = 120.0
 
