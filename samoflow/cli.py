@@ -342,9 +342,8 @@ def served_api() -> str | None:
 def start_deployment_run(api_url: str, deployment: str, session_dir: Path) -> str:
     os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.deployments import run_deployment
-
     from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
 
     run = run_deployment(
         deployment,
@@ -359,10 +358,11 @@ def start_deployment_run(api_url: str, deployment: str, session_dir: Path) -> st
 
 def _register_commands() -> None:
     """Commands that live in modules of their own (each owns one concept)."""
-    from samoflow import cli_served
+    from samoflow import cli_monitor, cli_served
 
     app.command()(cli_served.up)
     app.command()(cli_served.down)
+    app.command()(cli_monitor.monitor)
 
 
 _register_commands()

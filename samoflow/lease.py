@@ -106,7 +106,6 @@ def session_lock(
     files: SessionFiles, deadline_seconds: float = LOCK_DEADLINE_SECONDS
 ) -> Iterator[bool]:
     """flock on `_lease.lock`; yields False if it stayed held by another for the deadline."""
-    files.root.mkdir(parents=True, exist_ok=True)
     with (files.root / LOCK_NAME).open("a") as handle:
         deadline = time.monotonic() + deadline_seconds
         while True:
@@ -133,16 +132,17 @@ def _locked(files: SessionFiles) -> Iterator[None]:
 
 
 def acquire(files: SessionFiles, settings: Settings, flow_run_id: str | None = None) -> Lease:
-    """Take the lease for this process, unless another live orchestrator holds it."""
+    """Take the lease for this process; only a provably dead holder's lease is taken over."""
     pid, started = process_identity()
     with _locked(files):
         held = read_lease(files.lease)
         if held is not None and not held.owned_by(pid, started):
             state = liveness(held, now=utcnow(), stale_seconds=settings.lease_stale_seconds)
-            if state in (Liveness.ALIVE, Liveness.FOREIGN):
+            if state is not Liveness.DEAD:  # a hung or remote one could still write: never two
                 raise LeaseError(
-                    f"session {files.name} is already run by pid {held.pid} on {held.host} "
-                    f"(heartbeat {held.heartbeat_age(utcnow()):.0f} s ago); stop that one first"
+                    f"session {files.name} is held by pid {held.pid} on {held.host} ({state}, "
+                    f"heartbeat {held.heartbeat_age(utcnow()):.0f} s ago); stop that process "
+                    f"first (or delete {files.lease.name} if that host is gone for good)"
                 )
         kept = held.flow_run_id if held is not None and held.owned_by(pid, started) else None
         lease = lease_for(pid, started, flow_run_id=flow_run_id or kept)

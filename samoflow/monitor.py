@@ -214,7 +214,7 @@ def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck
     if dead.liveness is Liveness.HUNG:
         why += f" (heartbeat {dead.lease.heartbeat_age(now):.0f} s old), killed"
         _end_hung(dead.lease)
-    _record_system(files, dead.state, Outcome.CONTINUE, summary=f"restarted by monitor: {why}")
+    append_entry(files.history, restart_entry(dead.state, f"restarted by monitor: {why}"))
     try:
         launched = monitor.launch(files)
     except OSError as error:
@@ -222,7 +222,8 @@ def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck
                                               why=f"{why}; launch failed: {error}"))
         raise
     # Written at once, so no sweep sees the dead lease again while the new process starts.
-    write_lease(files.lease, lease_for(launched.pid, launched.started, started_by="monitor"))
+    placeholder = lease_for(launched.pid, launched.started, started_by="monitor")
+    write_lease(files.lease, placeholder.model_copy(update={"heartbeat_at": now}))
     _log_restart(files, log, _event(now, dead, launched, why))
     return SessionCheck(session=files.name, verdict=Verdict.RESTARTED, pid=launched.pid,
                         detail=f"{why}; new pid {launched.pid}, log {launched.log_path.name}")
@@ -248,13 +249,23 @@ def _end_hung(lease: Lease) -> None:
         pass  # already gone: nothing left to stop
 
 
-def _record_system(files: SessionFiles, state: SessionState, outcome: Outcome, *,
-                   summary: str | None = None, reason: str | None = None) -> None:
-    """A SYSTEM entry that keeps the phase (next_phase = phase): only `outcome` may matter."""
-    append_entry(files.history, HistoryEntry(
+def restart_entry(state: SessionState, note: str) -> HistoryEntry:
+    """A SYSTEM entry that changes neither the phase nor the lifecycle, only tells the story.
+
+    At a gate it repeats the waiting entry's question (the resumed run asks it again from the
+    last entry) and carries the note as its reason; elsewhere the note is the summary.
+    """
+    last = state.entries[-1] if state.entries else None
+    entry = HistoryEntry(
         kind=EntryKind.SYSTEM, iteration=state.last_iteration, phase=state.phase.value,
-        outcome=outcome, next_phase=state.phase.value, summary=summary, reason=reason,
-    ))
+        outcome=Outcome.CONTINUE, next_phase=state.phase.value, summary=note,
+    )
+    if state.lifecycle is not Lifecycle.WAITING or last is None:
+        return entry
+    return entry.model_copy(update={
+        "outcome": Outcome.WAITING, "summary": last.summary, "reason": note,
+        "for_": last.for_, "needs": last.needs,
+    })
 
 
 def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monitor) -> SessionCheck:
@@ -266,7 +277,10 @@ def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monito
         f"monitor restarts within {settings.crash_loop_window_seconds:.0f} s; "
         f"last log {logs[-1] if logs else 'none'}"
     )
-    _record_system(files, dead.state, Outcome.BLOCKED, reason=reason)
+    append_entry(files.history, HistoryEntry(
+        kind=EntryKind.SYSTEM, iteration=dead.state.last_iteration, phase=dead.state.phase.value,
+        outcome=Outcome.BLOCKED, next_phase=dead.state.phase.value, reason=reason,
+    ))
     lockout = Lockout(at=monitor.clock(), reason=reason)
     write_restart_log(files, log.model_copy(update={"lockouts": (*log.lockouts, lockout)}))
     told = _send_lockout_notice(files, monitor, lockout)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     session_budget_usd: float | None = Field(None, gt=0)
     session_budget_tokens: int | None = Field(None, gt=0)
     budget_warning_fraction: float = Field(0.8, gt=0, le=1)
+    # Name of a Prefect global concurrency limit every agent attempt holds a slot of
+    # (`samoflow up` creates `samoflow-agents`); none: agents are not capped across workers.
+    agent_concurrency_limit: str | None = None
     # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
     agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.
@@ -61,6 +64,21 @@ class Settings(BaseSettings):
     crash_loop_window_seconds: float = Field(900.0, gt=0)
     # Seconds between two sweeps of `samoflow monitor`.
     monitor_interval_seconds: float = Field(60.0, gt=0)
+    # At most one `samoflow.session.heartbeat` event per session this often (agent output
+    # can be many lines a second); also the cadence of the file-change scan.
+    heartbeat_interval_seconds: float = Field(30.0, gt=0)
+    # No progress for this long is a stall (Gas Town: 15 min in its TUI, 30 min hung).
+    # The automation's window; Prefect wants at least 10 s for a proactive trigger.
+    stall_seconds: float = Field(900.0, gt=0)
+    # The least time between two steps of the stall ladder (nudge, handoff, restart, block).
+    stall_escalate_seconds: float = Field(600.0, ge=0)
+    # The in-process watchdog acts this much later than the automation would, so with a
+    # Prefect server the automation acts first and the watchdog is the last line.
+    watchdog_grace_seconds: float = Field(60.0, ge=0)
+    # How often the watchdog looks at the clock and at `_control.json` during an attempt.
+    watchdog_poll_seconds: float = Field(1.0, gt=0)
+    # The file-change scan looks at no more entries than this (a huge tree stays cheap).
+    progress_scan_max_entries: int = Field(20_000, ge=100)
 
 
 @lru_cache(maxsize=1)

@@ -69,7 +69,8 @@ LIMITED_ONCE = r"""
 if [ "$SAMOFLOW_ATTEMPT" = "1" ]; then
   echo 'SAMOFLOW_RATE_LIMIT {"retry_after_seconds": 1}'; exit 1
 fi
-printf '{"status":"blocked","reason":"finished after the limit"}' > "$SAMOFLOW_SESSION_DIR/_signal.json"
+printf '{"status":"blocked","reason":"finished after the limit"}' \
+  > "$SAMOFLOW_SESSION_DIR/_signal.json"
 """
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
@@ -57,8 +62,13 @@ def test_the_block_key_reaches_the_agent_and_no_file_or_log(
 
     def session_logs() -> list[str]:
         with get_client(sync_client=True) as client:
-            logs = client.read_logs(log_filter=LogFilter(), limit=200)
-        return [log.message for log in logs if "secret" in log.message]
+            (run,) = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["session-secret"]))
+            )
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=200
+            )
+        return [log.message for log in logs]
 
     wait_until(lambda: bool(session_logs()), 30, "the session's logs on the server")
     assert all(SECRET not in message for message in session_logs())

@@ -131,7 +131,16 @@ def test_a_lease_held_by_another_live_orchestrator_is_refused(
     files: SessionFiles, other_process: subprocess.Popen[bytes]
 ) -> None:
     write_lease(files.lease, lease_of(other_process.pid))
-    with pytest.raises(LeaseError, match="already run by pid"):
+    with pytest.raises(LeaseError, match="alive"):
+        acquire(files, FAST)
+
+
+def test_a_hung_orchestrators_lease_is_not_taken_over(
+    files: SessionFiles, other_process: subprocess.Popen[bytes]
+) -> None:
+    stale = utcnow() - timedelta(seconds=FAST.lease_stale_seconds + 1)
+    write_lease(files.lease, lease_of(other_process.pid, heartbeat_at=stale))
+    with pytest.raises(LeaseError, match="hung"):
         acquire(files, FAST)
 
 

@@ -164,10 +164,19 @@ def test_a_gate_passed_by_policy_gets_its_orchestrator_back(
     repo: Path, monitor: Monitor, clock: Clock
 ) -> None:
     files = active_session(repo, auto_approve=True)
-    append_entry(files.history, HistoryEntry(iteration=2, phase="requirements",
-                                             outcome=Outcome.WAITING))
+    append_entry(files.history, HistoryEntry(
+        iteration=2, phase="requirements", outcome=Outcome.WAITING, next_phase="requirements",
+        summary="Q1: English or French?", needs="qa", for_="qa",
+    ))
     dead_orchestrator(files, clock)
+
     assert check_session(files, monitor).verdict is Verdict.RESTARTED
+
+    state = load_state(files)
+    assert (state.lifecycle, state.phase) == (Lifecycle.WAITING, Phase.REQUIREMENTS)
+    last = state.entries[-1]
+    assert last.kind is EntryKind.SYSTEM and last.reason.startswith("restarted by monitor")
+    assert (last.summary, last.for_) == ("Q1: English or French?", "qa")
 
 
 def test_a_gate_answered_on_disk_gets_its_orchestrator_back(
