@@ -9,9 +9,11 @@ reconciles every member from its session files and runs only those still unfinis
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -71,11 +73,12 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
     todo = members_to_run(record)
     if not todo:
         return
+    gate = _StartGate(wave=min(record.concurrency, len(todo)))
     with ThreadPoolExecutor(record.concurrency, thread_name_prefix="convoy") as pool:
         futures: dict[Future[SessionReport], str] = {}
         for member in todo:
             record = record.with_member(_started(member))
-            futures[pool.submit(_in_flow_context(session_flow), member.session_dir)] = member.name
+            futures[pool.submit(_in_flow_context(gate.run), member.session_dir)] = member.name
         write_convoy(path, record)
         for future in as_completed(futures):
             record = _finished(path, record.member(futures[future]), future)
@@ -91,6 +94,49 @@ def _started(member: ConvoyMember) -> ConvoyMember:
             "started_at": member.started_at or utcnow(),
         }
     )
+
+
+class _StartGate:
+    """Start session flow runs one at a time, and the first wave's bodies together.
+
+    Measured on `prefect server start` (SQLite): creating a flow run while other runs write
+    fails with "database is locked", answered 503 and retried by the client after 2, 4,
+    8 s...; one member of eight started 30 s late. So runs are created one by one, and the
+    first wave (as many as run at once) holds its work until the wave has started.
+    """
+
+    def __init__(self, wave: int, hold_seconds: float = 60.0) -> None:
+        self._creating = threading.Lock()
+        self._counting = threading.Lock()
+        self._started = 0
+        self._wave = wave
+        self._wave_started = threading.Event()
+        self._hold_seconds = hold_seconds
+
+    def _count(self) -> None:
+        with self._counting:
+            self._started += 1
+            if self._started >= self._wave:
+                self._wave_started.set()
+        self._creating.release()
+
+    def run(self, session_dir: str) -> SessionReport:
+        self._creating.acquire()
+        opened = threading.Event()
+
+        def on_running(*_: object) -> None:  # also after a flow retry: the event guards
+            if not opened.is_set():
+                opened.set()
+                self._count()
+                self._wave_started.wait(self._hold_seconds)
+
+        hook: Any = on_running  # a state hook: (flow, flow_run, state) -> None
+        try:
+            return session_flow.with_options(on_running=[hook])(session_dir)
+        finally:
+            if not opened.is_set():  # failed before it ran: let the others go on
+                opened.set()
+                self._count()
 
 
 def _in_flow_context(function: Callable[[str], SessionReport]) -> Callable[[str], SessionReport]:

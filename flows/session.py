@@ -13,6 +13,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from samoflow.breakers import check_budget, plan_rate_limit_wait
+from samoflow.convoy_setup import requested_workers
 from samoflow.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.history import HistoryEntry, Outcome
 from samoflow.iteration import begin_iteration, conclude_iteration
@@ -25,8 +26,9 @@ from samoflow.settings import get_settings
 from samoflow.spec import read_spec
 from tasks.artifacts import publish_session_artifacts
 from tasks.convoy import prepare_worker_convoy
+from tasks.heartbeat import report_progress
 from tasks.inbox import deliver_inbox, route_outbox
-from tasks.iteration import AgentFailedError, RateLimitedError, run_iteration
+from tasks.iteration import AgentFailedError, AgentStalledError, RateLimitedError, run_iteration
 from tasks.notify import notify_humans
 
 
@@ -66,10 +68,13 @@ def session_flow(session_dir: str) -> SessionReport:
             route_outbox(session_dir, str(files.root.parent))
             publish_session_artifacts(session_dir)
             tell_humans_about(files, entry)
+            report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
 
 
 def run_requested_workers(session_dir: str) -> None:
     """A coordinator's last signal asked for workers: run them as its convoy, then go on."""
+    if not requested_workers(SessionFiles(Path(session_dir))):
+        return  # the usual case, checked without a task run
     convoy_file = prepare_worker_convoy(session_dir)
     if convoy_file is not None:
         from flows.convoy import convoy_flow  # it runs session flows: imported when needed
@@ -105,6 +110,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry 
                 notify_humans(wait.alert)
             wait_for_rate_limit_reset(wait.seconds)
             return None
+        except AgentStalledError as stalled:
+            failure = str(stalled)  # the ladder's block: its reason, not a retry count
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
     return conclude_iteration(files, state, plan, settings, failure=failure)

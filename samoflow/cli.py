@@ -358,11 +358,14 @@ def start_deployment_run(api_url: str, deployment: str, session_dir: Path) -> st
 
 def _register_commands() -> None:
     """Commands that live in modules of their own (each owns one concept)."""
-    from samoflow import cli_monitor, cli_served
+    from samoflow import cli_automations, cli_convoy, cli_monitor, cli_served
 
     app.command()(cli_served.up)
     app.command()(cli_served.down)
     app.command()(cli_monitor.monitor)
+    app.command()(cli_convoy.convoy)
+    app.command()(cli_convoy.clean)
+    app.add_typer(cli_automations.automations_app, name="automations")
 
 
 _register_commands()

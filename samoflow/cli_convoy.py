@@ -188,9 +188,58 @@ def clean(
         console.print("nothing removed: add --yes to remove the removable worktrees")
 
 
+DEMO_PLAN = """# samoflow demo convoy: three scripted sessions in parallel worktrees
+name = "demo"
+concurrency = 3
+notify_on_complete = true
+{sessions}"""
+DEMO_SESSION = """
+[[sessions]]
+name = "{name}"
+task = "{task}"
+agent = "scripted"
+scenario = "full"
+auto_approve = true
+"""
+DEMO_TASKS = {
+    "greeting": "Add a greeting function with a test",
+    "farewell": "Add a farewell function with a test",
+    "welcome": "Add a welcome banner with a test",
+}
+
+
+def demo_convoy(
+    where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
+        "demo-output"
+    ),
+) -> None:
+    """A convoy of three scripted sessions on a throwaway repository, merged and announced."""
+    from samoflow.demo import make_demo_project
+
+    project = make_demo_project(where.resolve())
+    sessions = "".join(DEMO_SESSION.format(name=n, task=t) for n, t in DEMO_TASKS.items())
+    plan = project.parent / "demo-plan.toml"
+    plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")
+    console.print(f"demo project: {project}\nplan: {plan}")
+    try:
+        convoy(plan, project)
+    finally:
+        console.print(f"integration branch log:\n{_integration_log(project)}")
+
+
+def _integration_log(project: Path) -> str:
+    import git
+
+    try:
+        return str(git.Repo(project).git.log("--oneline", "--graph", "main..samoflow/convoy/demo"))
+    except git.GitCommandError:
+        return "(no integration branch yet)"
+
+
 convoy_app = typer.Typer(help="samoflow convoys and cleanup.", no_args_is_help=True)
 convoy_app.command()(convoy)
 convoy_app.command()(clean)
+convoy_app.command("demo")(demo_convoy)
 
 if __name__ == "__main__":
     convoy_app()

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     # Seconds between two sweeps of `samoflow monitor`.
     monitor_interval_seconds: float = Field(60.0, gt=0)
     # At most one `samoflow.session.heartbeat` event per session this often (agent output
-    # can be many lines a second); also the cadence of the file-change scan.
-    heartbeat_interval_seconds: float = Field(30.0, gt=0)
+    # can be many lines a second); also the cadence of the file-change scan. The stall
+    # automation can fire up to this much later than `stall_seconds` after the last output.
+    heartbeat_interval_seconds: float = Field(5.0, gt=0)
     # No progress for this long is a stall (Gas Town: 15 min in its TUI, 30 min hung).
     # The automation's window; Prefect wants at least 10 s for a proactive trigger.
     stall_seconds: float = Field(900.0, gt=0)

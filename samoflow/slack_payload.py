@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from samoflow.convoy import ConvoyMember, ConvoyRecord, MemberState
 from samoflow.merge import MergeStatus
+from samoflow.names import slugify
 from samoflow.notify import Notice
 
 HEADER_LIMIT = 150
@@ -57,7 +58,7 @@ def _context(markdown: str) -> dict[str, Any]:
 
 def notice_key(notice: Notice) -> str:
     """One message per session, kind and iteration: a retried flow does not say it twice."""
-    return f"session-{notice.session}-{notice.kind.value}-{notice.iteration}"
+    return f"session-{notice.session}-{slugify(notice.kind.value)}-{notice.iteration}"
 
 
 def notice_payload(notice: Notice) -> SlackPayload:

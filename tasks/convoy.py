@@ -6,6 +6,7 @@ Only the convoy flow's main thread calls these, so only it writes `_convoy.json`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -110,11 +111,12 @@ def publish_progress(record: ConvoyRecord, artifact_id: UUID | None) -> UUID | N
     done, total = record.done_of_total()
     percent = 100.0 * done / total if total else 100.0
     if artifact_id is None:
-        return create_progress_artifact(
+        created = create_progress_artifact(
             progress=percent,
             key=progress_key(record.name),
             description=f"convoy {record.name}: members done of {total}",
         )
+        return cast(UUID, created)  # sync context: never the coroutine of the async variant
     update_progress_artifact(artifact_id=artifact_id, progress=percent)
     return artifact_id
 

@@ -19,10 +19,15 @@ from samoflow.session_files import SessionFiles
 from samoflow.session_state import load_state
 from samoflow.settings import get_settings
 from samoflow.spec import read_spec
+from tasks.heartbeat import watch_attempt
 
 
 class AgentFailedError(RuntimeError):
     """An attempt that crashed, exited non-zero or timed out: worth a retry."""
+
+
+class AgentStalledError(AgentFailedError):
+    """The stall ladder's last step ended the attempt: no retry, the iteration blocks."""
 
 
 class RateLimitedError(RuntimeError):
@@ -37,7 +42,7 @@ def retry_unless_rate_limited(task: object, task_run: object, state: State[Any])
     """Retries are for crashes; a rate limit goes back to the flow, which waits for the reset."""
     try:
         state.result()
-    except RateLimitedError:
+    except (RateLimitedError, AgentStalledError):
         return False
     except Exception:
         return True
@@ -80,7 +85,10 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     note_shown(files, plan.iteration, inbox)
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
     adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
-    result = run_attempt(files, spec, hook, adapter, settings)
+    with watch_attempt(files, hook, settings) as watch:  # heartbeats + stall watchdog
+        result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
+    if watch.stalled_reason is not None:
+        raise AgentStalledError(watch.stalled_reason)
     if result.rate_limit is not None:
         logger.warning("attempt %s hit a rate limit: %s", attempt, result.rate_limit.reason)
         raise RateLimitedError(result.rate_limit)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import git
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from flows.convoy import convoy_flow
 from samoflow.convoy import MemberState
 from samoflow.merge import MergeStatus
+from tasks.convoy import progress_key, table_key
 from tests.support.convoys import full_scenario, use_slack, write_plan, writes_shared_file
 from tests.support.slack_capture import slack_capture
 
@@ -38,6 +42,27 @@ def test_three_member_convoy_finishes_with_three_branches_merged(
     (message,) = completion_messages(slack.texts(), "trio")
     assert all(n in message for n in ("alpha", "beta", "gamma"))
     assert record.notice is not None and record.notice.sent_at is not None
+    assert_ui_shows_the_convoy("trio", ["alpha", "beta", "gamma"])
+
+
+def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
+    """Progress and table artifacts, and the sessions as subflows of the convoy run."""
+    with get_client(sync_client=True) as client:
+        by_key = {a.key: a for a in client.read_latest_artifacts()}
+        progress = by_key[progress_key(name)]
+        table = by_key[table_key(name)].data
+        rows = json.loads(table) if isinstance(table, str) else table
+        names = [f"convoy-{name}", *(f"session-{m}" for m in members)]
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+        )
+    assert float(progress.data) == 100.0  # type: ignore[arg-type]
+    assert sorted(r["member"] for r in rows) == members
+    assert {r["state"] for r in rows} == {"done"} and all(r["branch"] for r in rows)
+    parent = next(r for r in runs if r.name == f"convoy-{name}")
+    children = [r for r in runs if r.name in {f"session-{m}" for m in members}]
+    assert len(children) == len(members) and all(r.parent_task_run_id for r in children)
+    assert parent.state is not None and parent.state.is_completed()
 
 
 def test_a_planted_conflict_is_reported_and_the_other_members_still_land(

@@ -1,0 +1,47 @@
+"""`samoflow convoy` and `samoflow clean` from the command line (module entry point)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from samoflow.history import HistoryEntry, Outcome, append_entry
+from samoflow.project import load_config
+from samoflow.sessions import create_session
+from samoflow.spec import AgentSpec
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "samoflow.cli_convoy", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", **os.environ},
+    )
+
+
+def test_a_bad_plan_exits_2_with_the_field(repo: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text('name = "x"\n[[sessions]]\nname = "../up"\ntask = "t"\n')
+    result = cli("convoy", str(plan), "--repo", str(repo))
+    assert result.returncode == 2 and "sessions.0.name" in result.stdout
+    assert not (repo / ".samoflow" / "sessions" / "_convoys").exists()
+
+
+def test_clean_shows_then_removes_only_what_is_safe(repo: Path) -> None:
+    config = load_config(repo)
+    for name in ("finished", "dirty"):
+        files = create_session(config, name=name, task="t", dive=None, agent=AgentSpec())
+        append_entry(files.history, HistoryEntry(iteration=1, phase="done", outcome=Outcome.DONE))
+    (config.worktrees / "dirty" / "draft.txt").write_text("unsaved\n")
+    shown = cli("clean", "--repo", str(repo))
+    assert shown.returncode == 0 and "add --yes" in shown.stdout
+    assert (config.worktrees / "finished").exists()
+    removed = cli("clean", "--repo", str(repo), "--yes")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not (config.worktrees / "finished").exists()
+    assert (config.worktrees / "dirty" / "draft.txt").exists()
+    assert "uncommitted" in removed.stdout

@@ -1,0 +1,44 @@
+"""Session notices through the SlackAlerts block: a blocked session alerts, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.session import session_flow
+from tests.support.convoys import use_slack
+from tests.support.sessions import new_session
+from tests.support.slack_capture import slack_capture
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+BLOCKS = '[[steps]]\noverview = "init"\nsignal = { status = "blocked", reason = "no database" }\n'
+
+
+def test_a_blocked_session_alerts_slack_once(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = new_session(repo, BLOCKS, name="stuck")
+    with slack_capture() as slack:
+        use_slack(slack.url, monkeypatch)
+        session_flow(str(files.root))
+        session_flow(str(files.root))  # a re-run of a blocked session does not alert again
+    (body,) = slack.delivered
+    assert body["blocks"][0]["text"]["text"] == "⛔ samoflow session stuck is blocked"
+    assert "no database" in body["text"]
+    sent = repo / ".samoflow/sessions/_notices/sent/session-stuck-blocked-1.json"
+    assert json.loads(sent.read_text())["attempts"] == 1
+
+
+def test_without_a_slack_block_the_payload_is_printed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAMOFLOW_SLACK_BLOCK", "no-such-block")
+    from samoflow.settings import get_settings
+
+    get_settings.cache_clear()
+    files = new_session(repo, BLOCKS, name="printed")
+    session_flow(str(files.root))
+    out = capsys.readouterr().out
+    assert "Slack payload (no SlackAlerts block configured)" in out
+    assert '"text": "⛔ samoflow session printed is blocked"' in out
