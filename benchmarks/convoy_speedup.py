@@ -191,6 +191,9 @@ def main(sessions: int = 8, sleep: float = 2.0) -> None:
         server = start_server(Path(tempfile.mkdtemp(prefix="samoflow-speedup-prefect-")))
     server_pids = {server.pid} if server else set()
     try:
+        if os.environ.get("BENCH_CONVOY_ONLY"):  # quick A/B of convoy settings
+            print(f"convoy only: {run_once(sessions, sessions, sleep, server_pids)}")
+            return
         serial = run_once(sessions, 1, sleep, server_pids)
         parallel = run_once(sessions, sessions, sleep, server_pids)
         server_mb = psutil.Process(server.pid).memory_info().rss / 2**20 if server else 0.0

@@ -1,10 +1,10 @@
 """Stall latency: seconds from a session's last progress to the stall alert on Slack.
 
 Run: `.venv/bin/python -m benchmarks.stall_latency [RUNS] [STALL] [GRANULARITY] [HEARTBEAT]`
-(defaults 3, 10, 5, 5): STALL is `stall_seconds` (10 s is the shortest window Prefect accepts
+(defaults 3, 10, 5, 2): STALL is `stall_seconds` (10 s is the shortest window Prefect accepts
 for a proactive automation); GRANULARITY is the server's
 PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY (Prefect's default 5 s: how often it looks for
-expired windows); HEARTBEAT is `heartbeat_interval_seconds` (samoflow's default 5 s: the
+expired windows); HEARTBEAT is `heartbeat_interval_seconds` (samoflow's default 2 s: the
 last output of a burst is announced up to this late).
 An agent prints one line and hangs. Measured twice, on a `prefect server start` this script
 starts on 127.0.0.1 with a local stand-in for Slack:
@@ -125,7 +125,7 @@ def measure(label: str, project: Path, runs: int, slack: object, stall: float) -
 
 
 def main(
-    runs: int = 3, stall: float = 10.0, granularity: float = 5.0, heartbeat: float = 5.0
+    runs: int = 3, stall: float = 10.0, granularity: float = 5.0, heartbeat: float = 2.0
 ) -> None:
     from benchmarks.convoy_speedup import start_server
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -32,6 +33,7 @@ from samoflow.convoy import (
 )
 from samoflow.hook import utcnow
 from samoflow.session_state import SessionReport
+from samoflow.settings import get_settings
 from tasks.convoy import (
     announce_completion,
     merge_member,
@@ -73,7 +75,8 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
     todo = members_to_run(record)
     if not todo:
         return
-    gate = _StartGate(wave=min(record.concurrency, len(todo)))
+    spacing = get_settings().convoy_start_spacing_seconds
+    gate = _StartGate(wave=min(record.concurrency, len(todo)), spacing=spacing)
     with ThreadPoolExecutor(record.concurrency, thread_name_prefix="convoy") as pool:
         futures: dict[Future[SessionReport], str] = {}
         for member in todo:
@@ -102,10 +105,13 @@ class _StartGate:
     Measured on `prefect server start` (SQLite): creating a flow run while other runs write
     fails with "database is locked", answered 503 and retried by the client after 2, 4,
     8 s...; one member of eight started 30 s late. So runs are created one by one, and the
-    first wave (as many as run at once) holds its work until the wave has started.
+    first wave (as many as run at once) holds its work until the wave has started, then
+    starts it `convoy_start_spacing_seconds` apart: eight agents starting in the same
+    instant on two cores made every iteration of the wave about 1 s slower.
     """
 
-    def __init__(self, wave: int, hold_seconds: float = 60.0) -> None:
+    def __init__(self, wave: int, spacing: float, hold_seconds: float = 60.0) -> None:
+        self._spacing = spacing
         self._creating = threading.Lock()
         self._counting = threading.Lock()
         self._started = 0
@@ -113,12 +119,14 @@ class _StartGate:
         self._wave_started = threading.Event()
         self._hold_seconds = hold_seconds
 
-    def _count(self) -> None:
+    def _count(self) -> int:
         with self._counting:
+            place = self._started
             self._started += 1
             if self._started >= self._wave:
                 self._wave_started.set()
         self._creating.release()
+        return place
 
     def run(self, session_dir: str) -> SessionReport:
         self._creating.acquire()
@@ -127,12 +135,14 @@ class _StartGate:
         def on_running(*_: object) -> None:  # also after a flow retry: the event guards
             if not opened.is_set():
                 opened.set()
-                self._count()
-                self._wave_started.wait(self._hold_seconds)
+                place = self._count()
+                if self._wave_started.wait(self._hold_seconds) and place < self._wave:
+                    time.sleep(place * self._spacing)  # agents that start together compete
 
         hook: Any = on_running  # a state hook: (flow, flow_run, state) -> None
         try:
-            return session_flow.with_options(on_running=[hook])(session_dir)
+            hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
+            return session_flow.with_options(on_running=hooks)(session_dir)
         finally:
             if not opened.is_set():  # failed before it ran: let the others go on
                 opened.set()

@@ -40,7 +40,7 @@ class GateInput(RunInput):
 
 
 def _run_name() -> str:
-    return f"session-{Path(flow_run.parameters['session_dir']).name}"
+    return f"session-{SessionFiles(Path(flow_run.parameters['session_dir'])).name}"
 
 
 @flow(name="samoflow-session", flow_run_name=_run_name, retries=2, retry_delay_seconds=5)
@@ -65,7 +65,7 @@ def session_flow(session_dir: str) -> SessionReport:
             entry = run_one_iteration(files, state)
             if entry is None:
                 continue  # rate limited: waited for the reset, the same iteration runs again
-            route_outbox(session_dir, str(files.root.parent))
+            route_outbox(session_dir, str(files.sessions_root))
             publish_session_artifacts(session_dir)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch

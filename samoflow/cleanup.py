@@ -18,6 +18,7 @@ from samoflow.journal import process_alive, read_journal
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, load_state
 from samoflow.spec import read_spec
+from samoflow.worktrees import worktree_lock
 
 FINISHED = (Lifecycle.DONE, Lifecycle.BLOCKED)
 
@@ -75,8 +76,9 @@ def remove_worktree(files: SessionFiles) -> CleanupCheck:
     check = check_worktree(files)
     if not check.removable:
         return check
-    spec = read_spec(files.spec)
-    git.Repo(spec.repo).git.worktree("remove", check.worktree)
+    repo = git.Repo(read_spec(files.spec).repo)
+    with worktree_lock(repo):  # never while another process adds or prunes worktrees
+        repo.git.worktree("remove", check.worktree)
     return check
 
 
@@ -99,5 +101,7 @@ def remove_integration_worktree(
 ) -> CleanupCheck:
     check = check_integration_worktree(worktree, complete, name)
     if check.removable:
-        git.Repo(repo).git.worktree("remove", str(worktree))
+        main = git.Repo(repo)
+        with worktree_lock(main):
+            main.git.worktree("remove", str(worktree))
     return check

@@ -243,7 +243,7 @@ def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
     return True
 
 
-@app.command()
+@app.command("demo-session")
 def demo(
     where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
         "demo-output"
@@ -365,6 +365,8 @@ def _register_commands() -> None:
     app.command()(cli_monitor.monitor)
     app.command()(cli_convoy.convoy)
     app.command()(cli_convoy.clean)
+    app.command()(cli_convoy.convoys)
+    app.command("demo")(cli_convoy.demo_convoy)
     app.add_typer(cli_automations.automations_app, name="automations")
 
 

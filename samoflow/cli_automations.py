@@ -17,6 +17,11 @@ automations_app = typer.Typer(
 )
 
 
+@automations_app.callback()
+def automations() -> None:
+    """Prefect automations samoflow relies on (stall detection)."""  # a group, even of one
+
+
 @automations_app.command("apply")
 def apply() -> None:
     """Create (or update, by name) the stall automation: no heartbeat -> stall handler run."""

@@ -188,6 +188,24 @@ def clean(
         console.print("nothing removed: add --yes to remove the removable worktrees")
 
 
+def convoys(repo: RepoOption = Path(".")) -> None:
+    """Every convoy of the project: members done of total, integration branch, notice."""
+    config = _project(repo)
+    table = Table("convoy", "done/total", "states", "integration branch", "completion notice")
+    for path in list_convoys(config.sessions):
+        try:
+            record = read_convoy(path)
+        except ConvoyError as error:
+            table.add_row(path.stem, "?", str(error)[:60], "", "")
+            continue
+        done, total = record.done_of_total()
+        states = ", ".join(sorted({m.state.value for m in record.members}))
+        notice = record.notice
+        told = "not yet" if notice is None else ("sent" if notice.sent_at else "queued")
+        table.add_row(record.name, f"{done}/{total}", states, record.integration_branch, told)
+    console.print(table)
+
+
 DEMO_PLAN = """# samoflow demo convoy: three scripted sessions in parallel worktrees
 name = "demo"
 concurrency = 3
@@ -240,6 +258,7 @@ convoy_app = typer.Typer(help="samoflow convoys and cleanup.", no_args_is_help=T
 convoy_app.command()(convoy)
 convoy_app.command()(clean)
 convoy_app.command("demo")(demo_convoy)
+convoy_app.command()(convoys)
 
 if __name__ == "__main__":
     convoy_app()

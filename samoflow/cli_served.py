@@ -46,6 +46,9 @@ def up(
     own_roots: Annotated[
         bool, typer.Option(help="Each worker keeps its own sessions and worktrees roots.")
     ] = False,
+    worker_limit: Annotated[
+        int | None, typer.Option(help="Flow runs one worker takes at once (default: any).")
+    ] = None,
 ) -> None:
     """Start (or find) a Prefect server, create the pool, deploy, register blocks, start workers."""
     home = (home or default_home()).resolve()
@@ -56,7 +59,11 @@ def up(
     api_url = f"http://127.0.0.1:{port}/api"
     state = UpState(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()))
     options = UpOptions(
-        workers=workers, database_url=database_url, max_agents=max_agents, own_roots=own_roots
+        workers=workers,
+        database_url=database_url,
+        max_agents=max_agents,
+        own_roots=own_roots,
+        worker_limit=worker_limit,
     )
     try:
         state = _bring_up(state, home, options)
@@ -75,6 +82,7 @@ class UpOptions(BaseModel):
     database_url: str | None
     max_agents: int
     own_roots: bool
+    worker_limit: int | None
 
 
 def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
@@ -114,17 +122,19 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
         run_step("automations", automations, env)
         for number in range(1, options.workers + 1):
             status.update(f"starting worker {number}")
-            state = _record(home, state, _start_worker(number, env, home, options.own_roots))
+            state = _record(home, state, _start_worker(number, env, home, options))
     return state
 
 
-def _start_worker(number: int, env: dict[str, str], home: Path, own_roots: bool) -> Started:
+def _start_worker(number: int, env: dict[str, str], home: Path, options: UpOptions) -> Started:
     name = f"samoflow-worker-{number}"
     worker_env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"}
-    if own_roots:  # as if on its own machine: its sessions and worktrees stay its own
+    if options.own_roots:  # as if on its own machine: its sessions and worktrees stay its own
         worker_env["SAMOFLOW_SESSIONS_ROOT"] = str(home / name / "sessions")
         worker_env["SAMOFLOW_WORKTREES_ROOT"] = str(home / name / "worktrees")
     argv = _prefect("worker", "start", "--pool", WORK_POOL, "--name", name)
+    if options.worker_limit:
+        argv += ["--limit", str(options.worker_limit)]
     return start_detached(f"worker-{number}", argv, worker_env, home)
 
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     output_tail_chars: int = Field(2000, ge=100)
     # Sessions a convoy runs at once (each is an agent process and a worktree).
     convoy_concurrency: int = Field(4, ge=1)
+    # The first sessions of a convoy start this far apart, so their agents do not compete.
+    convoy_start_spacing_seconds: float = Field(0.25, ge=0)
     # The SlackAlerts block to send through; when no block has this name, notices are printed.
     slack_block: str = "samoflow-slack"
     # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     # At most one `samoflow.session.heartbeat` event per session this often (agent output
     # can be many lines a second); also the cadence of the file-change scan. The stall
     # automation can fire up to this much later than `stall_seconds` after the last output.
-    heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    heartbeat_interval_seconds: float = Field(2.0, gt=0)
     # No progress for this long is a stall (Gas Town: 15 min in its TUI, 30 min hung).
     # The automation's window; Prefect wants at least 10 s for a proactive trigger.
     stall_seconds: float = Field(900.0, gt=0)

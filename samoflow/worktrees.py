@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -44,9 +47,30 @@ def registered_worktrees(repo: git.Repo) -> dict[Path, str | None]:
     return found
 
 
+@contextmanager
+def worktree_lock(repo: git.Repo) -> Iterator[None]:
+    """One worktree change at a time per repository, across processes.
+
+    Seen with two workers on one repo: `git worktree prune` of one process deleted the
+    half-created admin folder of another's `git worktree add` ("could not open
+    .git/worktrees/<name>/locked").
+    """
+    lock_path = Path(repo.git_dir) / "samoflow-worktrees.lock"
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_worktree(repo: git.Repo, path: Path, branch: str, base: str) -> Path:
     """The session's worktree on `branch`, created off `base` the first time, reused after."""
-    path = path.resolve()
+    with worktree_lock(repo):
+        return _ensure_worktree(repo, path.resolve(), branch, base)
+
+
+def _ensure_worktree(repo: git.Repo, path: Path, branch: str, base: str) -> Path:
     known = registered_worktrees(repo)
     if path in known:
         if known[path] != branch:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
+from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel, ConfigDict
 
 from samoflow.agents.factory import make_adapter
@@ -67,6 +70,16 @@ def agent_secrets(block_name: str | None) -> dict[str, str]:
     return block.secret_env()
 
 
+@contextmanager
+def agent_slot(limit_name: str | None) -> Iterator[None]:
+    """A slot of the global agent limit, so all workers together run at most N agents."""
+    if not limit_name:
+        yield
+        return
+    with concurrency(limit_name, occupy=1, strict=True):
+        yield
+
+
 @task(
     name="run-iteration",
     cache_policy=NO_CACHE,
@@ -85,7 +98,10 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     note_shown(files, plan.iteration, inbox)
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
     adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
-    with watch_attempt(files, hook, settings) as watch:  # heartbeats + stall watchdog
+    with (
+        agent_slot(settings.agent_concurrency_limit),
+        watch_attempt(files, hook, settings) as watch,
+    ):
         result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
     if watch.stalled_reason is not None:
         raise AgentStalledError(watch.stalled_reason)

@@ -45,3 +45,19 @@ def test_clean_shows_then_removes_only_what_is_safe(repo: Path) -> None:
     assert not (config.worktrees / "finished").exists()
     assert (config.worktrees / "dirty" / "draft.txt").exists()
     assert "uncommitted" in removed.stdout
+
+
+def test_convoys_lists_each_convoy_with_its_progress(repo: Path, tmp_path: Path) -> None:
+    from samoflow.convoy import load_plan
+    from samoflow.convoy_setup import open_plan_convoy
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'name = "pair"\n[[sessions]]\nname = "a"\ntask = "t"\n'
+        '[[sessions]]\nname = "b"\ntask = "t"\n'
+    )
+    open_plan_convoy(load_plan(plan), load_config(repo), 4)
+    listed = cli("convoys", "--repo", str(repo))
+    assert listed.returncode == 0, listed.stderr
+    assert "pair" in listed.stdout and "0/2" in listed.stdout
+    assert "samoflow/convoy/pair" in listed.stdout and "not yet" in listed.stdout

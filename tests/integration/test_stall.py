@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from flows.automations import STALL_AUTOMATION, AutomationError, apply_stall_automation
 from flows.session import session_flow
-from samoflow.cli_automations import automations_app
+from samoflow.cli import app
 from samoflow.history import EntryKind, HistoryEntry, Outcome, iterations, read_history
 from samoflow.inbox import Message, MessageKind
 from samoflow.progress import read_progress
@@ -65,7 +65,7 @@ def test_apply_creates_the_automation_once_and_then_updates_it(
         first = apply_stall_automation(get_settings())
         monkeypatch.setenv("SAMOFLOW_STALL_SECONDS", "900")
         get_settings.cache_clear()
-        result = CliRunner().invoke(automations_app, ["apply"])
+        result = CliRunner().invoke(app, ["automations", "apply"])
         assert result.exit_code == 0 and "updated automation" in result.output, result.output
         second = apply_stall_automation(get_settings())
         assert first.created and not second.created
