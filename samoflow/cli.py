@@ -6,22 +6,21 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from samoflow.agents.scenario import ScenarioError, resolve_scenario_path
+from samoflow.agents.scenario import resolve_scenario_path
+from samoflow.cli_common import USER_ERRORS, RepoOption, console, fail, project_config
 from samoflow.gate import GateAnswer
 from samoflow.history import read_history
 from samoflow.inbox import InboxError, MessageKind, new_message, read_text_file
-from samoflow.names import InvalidNameError, validate_slug
-from samoflow.project import ProjectConfig, ProjectError, load_config, write_config
+from samoflow.names import validate_slug
+from samoflow.project import load_config, write_config
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, load_state, report_of
 from samoflow.sessions import (
-    SessionError,
     create_session,
     find_session,
     leave_answer,
@@ -30,33 +29,14 @@ from samoflow.sessions import (
     unused_name,
 )
 from samoflow.spec import AgentKind, AgentSpec
-from samoflow.worktrees import RepoError, open_repo
 
 app = typer.Typer(help="Autonomous coding-agent sessions on Prefect.", no_args_is_help=True)
-console = Console()
-USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError, ValueError)
-
-
-def fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
-
-
-def _project(repo: Path) -> ProjectConfig:
-    try:
-        open_repo(repo.resolve())
-        return load_config(repo.resolve())
-    except USER_ERRORS as error:
-        fail(str(error))
 
 
 @app.command()
 def init(repo: RepoOption = Path(".")) -> None:
     """Write .samoflow.toml (main repo, worktrees, sessions) in a git repository."""
-    _project(repo)
+    project_config(repo)
     path = write_config(repo.resolve())
     console.print(f"wrote {path}")
 
@@ -137,7 +117,7 @@ def run(
     When `samoflow up` serves, the session becomes a deployment run: it shows in the UI and
     goes on after this terminal closes.
     """
-    config = _project(repo)
+    config = project_config(repo)
     try:
         if (
             session is not None
@@ -181,7 +161,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every session: state, phase, iterations, cost, last note."""
-    config = _project(repo)
+    config = project_config(repo)
     reports = [report_of(SessionFiles(config.sessions / n)) for n in list_sessions(config.sessions)]
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
@@ -210,7 +190,7 @@ def answer(
     repo: RepoOption = Path("."),
 ) -> None:
     """Answer a session waiting at a human gate (Q&A or plan approval)."""
-    config = _project(repo)
+    config = project_config(repo)
     try:
         files = find_session(config.sessions, session)
         body = file.read_text(encoding="utf-8") if file else text
@@ -295,7 +275,7 @@ def send(
     repo: RepoOption = Path("."),
 ) -> None:
     """Send a message to a session's inbox; it reaches the agent at its next iteration."""
-    config = _project(repo)
+    config = project_config(repo)
     try:
         body = read_text_file(file) if file else (text or "")
         message = new_message(session, body, sender, kind)
@@ -319,7 +299,7 @@ def budget(
     """Set or raise a session's budget; a session the budget blocked may then continue."""
     from samoflow.breakers import raise_budget
 
-    config = _project(repo)
+    config = project_config(repo)
     try:
         files = find_session(config.sessions, session)
         if usd is None and tokens is None:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from samoflow.agents.scenario import ScenarioError
 from samoflow.cleanup import (
     CleanupCheck,
     check_integration_worktree,
@@ -22,6 +20,8 @@ from samoflow.cleanup import (
     remove_integration_worktree,
     remove_worktree,
 )
+from samoflow.cli_common import USER_ERRORS as COMMON_ERRORS
+from samoflow.cli_common import RepoOption, console, fail, project_config
 from samoflow.convoy import (
     ConvoyError,
     ConvoyRecord,
@@ -32,28 +32,11 @@ from samoflow.convoy import (
     read_convoy,
 )
 from samoflow.merge import MergeStatus
-from samoflow.names import InvalidNameError
-from samoflow.project import ProjectConfig, ProjectError, load_config
+from samoflow.project import ProjectConfig
 from samoflow.session_files import SessionFiles
-from samoflow.sessions import SessionError, list_sessions
-from samoflow.worktrees import RepoError, open_repo
+from samoflow.sessions import list_sessions
 
-console = Console()
-USER_ERRORS = (ConvoyError, InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError)
-RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-def _project(repo: Path) -> ProjectConfig:
-    try:
-        open_repo(repo.resolve())
-        return load_config(repo.resolve())
-    except USER_ERRORS as error:
-        _fail(str(error))
+USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
 
 
 def _follow(path: Path, stop: threading.Event) -> None:
@@ -91,11 +74,11 @@ def convoy(
     repo: RepoOption = Path("."),
 ) -> None:
     """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
-    config = _project(repo)
+    config = project_config(repo)
     try:
         parsed = load_plan(plan)
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     path = convoy_path(config.sessions, parsed.name)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
@@ -107,7 +90,7 @@ def convoy(
         with console.status(f"convoy {parsed.name} running (Ctrl-C stops; re-run continues)"):
             record = convoy_flow(str(plan.resolve()), str(repo.resolve()))
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     finally:
         stop.set()
         follower.join()
@@ -136,7 +119,7 @@ def _session_folders(config: ProjectConfig, names: list[str]) -> list[SessionFil
     for name in chosen:
         files = SessionFiles(config.sessions / name)
         if not files.spec.exists():
-            _fail(f"unknown session {name!r}")
+            fail(f"unknown session {name!r}")
         found.append(files)
         found += [SessionFiles(p.parent) for p in sorted(files.workers.glob("*/_session.json"))]
     return found
@@ -169,14 +152,14 @@ def clean(
     ] = False,
 ) -> None:
     """Remove worktrees of finished sessions; never one with uncommitted or unmerged work."""
-    config = _project(repo)
+    config = project_config(repo)
     try:
         folders = _session_folders(config, sessions or [])
         checks = [remove_worktree(f) if yes else check_worktree(f) for f in folders]
         if convoys:
             checks += _integration_checks(config, remove=yes)
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     table = Table("worktree of", "path", "result")
     for check in checks:
         if not check.exists:
@@ -190,7 +173,7 @@ def clean(
 
 def convoys(repo: RepoOption = Path(".")) -> None:
     """Every convoy of the project: members done of total, integration branch, notice."""
-    config = _project(repo)
+    config = project_config(repo)
     table = Table("convoy", "done/total", "states", "integration branch", "completion notice")
     for path in list_convoys(config.sessions):
         try:
