@@ -14,7 +14,7 @@ from prefect.client.schemas.actions import VariableCreate
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.variables import Variable
 
-from samoflow.inbox import MAX_INLINE_CHARS, Message, deliver
+from samoflow.inbox import MAX_INLINE_CHARS, Message, MessageKind, deliver, new_message
 from samoflow.session_files import SessionFiles
 
 VARIABLE_TAGS = ["samoflow", "samoflow-inbox"]
@@ -133,6 +133,18 @@ def send_message(sessions_root: Path, message: Message) -> Message:
 
     find_session(sessions_root, message.to)
     return PrefectInboxStore().store(message)
+
+
+def send_to_convoy(
+    sessions_root: Path, convoy: str, text: str, sender: str, kind: MessageKind
+) -> list[Message]:
+    """The same message to every member of a convoy (workers included: the record knows them)."""
+    from samoflow.convoy import convoy_path, read_convoy
+
+    record = read_convoy(convoy_path(sessions_root, convoy))
+    messages = [new_message(m.name, text, sender, kind) for m in record.members]  # check all first
+    store = PrefectInboxStore()
+    return [store.store(message) for message in messages]
 
 
 @task(name="route-outbox", cache_policy=NO_CACHE)

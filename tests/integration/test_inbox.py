@@ -186,3 +186,39 @@ def test_send_from_the_cli_waits_in_prefect_until_the_session_runs(repo: Path) -
     assert "#1" in result.stdout
     session_flow(str(files.root))
     assert echoed(files, "hello from the CLI") == 1
+
+
+def exchanging(peer: str) -> str:
+    """Iteration 1 writes to `peer`; iterations 2-6 each show their new inbox messages."""
+    echo = (
+        '[[steps]]\nsleep = 1\noverview = "update"\necho_inbox = true\n'
+        'signal = { status = "continue" }\n'
+    )
+    return (
+        f'[[steps]]\noverview = "init"\nsend = [{{ to = "{peer}", text = "hello {peer}" }}]\n'
+        'signal = { status = "continue", phase = "investigation" }\n'
+        + echo * 5
+        + '[[steps]]\nsignal = { status = "blocked", reason = "exchanged" }\n'
+    )
+
+
+def test_two_convoy_members_exchange_messages_and_a_convoy_gets_a_broadcast(repo: Path) -> None:
+    from flows.convoy import convoy_flow
+    from tests.support.convoys import write_plan
+
+    plan = write_plan(repo.parent, "pair", {"ping": exchanging("pong"), "pong": exchanging("ping")})
+    record = convoy_flow(str(plan), str(repo))
+    for member in record.members:
+        overview = (Path(member.session_dir) / "_overview.md").read_text()
+        peer = "pong" if member.name == "ping" else "ping"
+        assert overview.count(f"inbox from {peer}: hello {member.name}") == 1, member.name
+
+    result = samoflow(repo, "--convoy", "pair", "everyone: wrap up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sent to 2 members of pair" in result.stdout
+    for member in record.members:
+        files = SessionFiles(Path(member.session_dir))
+        (message,) = deliver(files, PrefectInboxStore())
+        assert message.text == "everyone: wrap up" and message.from_ == "human"
+    unknown = samoflow(repo, "--convoy", "nosuch", "hi")
+    assert unknown.returncode == 2 and "nosuch" in unknown.stdout
