@@ -28,10 +28,10 @@ from tasks.heartbeat import (
     HEARTBEAT_EVENT,
     RESOURCE_PREFIX,
     SESSION_DIR_LABEL,
+    STALL_AUTOMATION,
     STALL_CHECKED_EVENT,
 )
 
-STALL_AUTOMATION = "samoflow-session-stall"
 # Prefect refuses a shorter window for a proactive trigger.
 MIN_PROACTIVE_SECONDS = 10.0
 

@@ -94,6 +94,8 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
         if not healthy(state.api_url):
             port = state.api_url.rsplit(":", 1)[1].split("/")[0]
             server_env = dict(env)
+            # Proactive (stall) triggers are checked every second instead of every 5 s.
+            server_env["PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY"] = "PT1S"
             if options.database_url:
                 server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = options.database_url
             server = start_detached(

@@ -256,13 +256,16 @@ def leave_handoff_note(files: SessionFiles, step: StallStep) -> None:
     """The note a fresh agent starts from; an agent's own unconsumed handoff is kept instead."""
     if pending_handoff(files.handoff) is not None:
         return
-    log = files.iteration_log(step.iteration, step.attempt, load_state(files).phase.value)
+    phase = load_state(files).phase.value
     save_handoff(
         files.handoff,
         HandoffRecord(
             from_iteration=step.iteration,
-            phase=load_state(files).phase.value,
+            phase=phase,
             summary=f"the previous agent stalled ({step.reason}); continue its action",
-            state={"stalled_attempt": step.attempt, "its_log": str(log)},
+            state={
+                "stalled_attempt": step.attempt,
+                "its_log": str(files.iteration_log(step.iteration, step.attempt, phase)),
+            },
         ),
     )

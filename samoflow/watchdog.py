@@ -3,9 +3,10 @@
 A daemon thread, started around the attempt. It folds agent output and file changes into
 a progress tracker, announces progress at most once per interval (the announcer is
 injected: Prefect events in `tasks/heartbeat.py`), carries out the steps the stall handler
-requests in `_control.json`, and climbs the ladder itself when nobody else does: it waits
-`watchdog_grace_seconds` longer than the automation, so it is the deterministic last line
-when the Prefect API or its services are down. It never needs the API to act.
+requests in `_control.json`, and climbs the ladder itself when nobody else does. Where a
+served stall automation exists it waits `grace_seconds` longer than the automation would,
+so it is the deterministic last line when the Prefect API or its services are down; where
+none exists (embedded mode) it acts at the threshold. It never needs the API to act.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class AttemptWatch:
         place: AttemptPlace,
         settings: Settings,
         hooks: WatchHooks,
+        *,
+        grace_seconds: float,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.files, self.place, self.hooks, self._clock = files, place, hooks, clock
@@ -96,9 +99,8 @@ class AttemptWatch:
         self._scanner = ChangeScanner(roots, settings.progress_scan_max_entries)
         self._scan_every = settings.heartbeat_interval_seconds
         self._poll = min(settings.watchdog_poll_seconds, settings.heartbeat_interval_seconds)
-        grace = settings.watchdog_grace_seconds
         self._thresholds = Thresholds(
-            settings.stall_seconds + grace, settings.stall_escalate_seconds + grace
+            settings.stall_seconds + grace_seconds, settings.stall_escalate_seconds + grace_seconds
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

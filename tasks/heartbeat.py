@@ -10,12 +10,15 @@ raises into a session: a lost event is a later alert at worst, never a failed it
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import DeploymentStatus
 from prefect.events import emit_event
 
 from samoflow.history import HistoryEntry, Outcome
@@ -32,6 +35,10 @@ HEARTBEAT_EVENT = "samoflow.session.heartbeat"
 ENDED_EVENT = "samoflow.session.ended"
 STALL_CHECKED_EVENT = "samoflow.session.stall-checked"
 RESOURCE_PREFIX = "samoflow.session."
+STALL_AUTOMATION = "samoflow-session-stall"
+# How long this process trusts its answer to "is a stall automation served?".
+SERVED_CHECK_SECONDS = 60.0
+_SERVED_CACHE: dict[str, tuple[float, bool]] = {}  # "last": (checked at, served)
 SESSION_DIR_LABEL = "samoflow.session-dir"
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,34 @@ def _tell_humans(files: SessionFiles) -> Callable[[Notice], None]:
     return tell
 
 
+def _automation_served() -> bool:
+    """An enabled stall automation whose handler deployment is served (a worker polls it)."""
+    with get_client(sync_client=True) as client:
+        for automation in client.read_automations_by_name(STALL_AUTOMATION):
+            for action in automation.actions if automation.enabled else []:
+                deployment_id = getattr(action, "deployment_id", None)
+                if deployment_id is None:
+                    continue
+                if client.read_deployment(deployment_id).status == DeploymentStatus.READY:
+                    return True
+    return False
+
+
+def stall_automation_served(fresh: bool = False) -> bool:
+    """Asked at most once a minute per process; an API that does not answer means no."""
+    now = time.monotonic()
+    checked = _SERVED_CACHE.get("last")
+    if not fresh and checked is not None and now - checked[0] < SERVED_CHECK_SECONDS:
+        return checked[1]
+    try:
+        served = _automation_served()
+    except Exception as error:  # the API is down: the watchdog must not wait for it
+        log.info("stall automation unknown (%s): the watchdog acts alone", error)
+        served = False
+    _SERVED_CACHE["last"] = (now, served)
+    return served
+
+
 @contextmanager
 def watch_attempt(files: SessionFiles, hook: Hook, settings: Settings) -> Iterator[AttemptWatch]:
     """Heartbeats and the stall watchdog around one agent attempt."""
@@ -108,5 +143,7 @@ def watch_attempt(files: SessionFiles, hook: Hook, settings: Settings) -> Iterat
         announce=lambda beat: emit_heartbeat(files, place, beat),
         tell_humans=_tell_humans(files),
     )
-    with AttemptWatch(files, place, settings, hooks) as watch:
+    # With a served automation the watchdog lets it act first; alone it acts at the threshold.
+    grace = settings.watchdog_grace_seconds if stall_automation_served() else 0.0
+    with AttemptWatch(files, place, settings, hooks, grace_seconds=grace) as watch:
         yield watch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any, cast
@@ -61,7 +62,10 @@ class PrefectInboxStore:
                 except ObjectAlreadyExists:
                     continue  # another sender claimed this number first
         # A hint only: a stale (lower) value just means the next sender probes a bit further.
-        Variable.set(sent_variable(message.to), seq, overwrite=True, tags=VARIABLE_TAGS)
+        # Two first senders may create the hint at once (409): it is advisory, the next
+        # sender updates it, and a low hint only costs a few extra probes.
+        with contextlib.suppress(ObjectAlreadyExists):
+            Variable.set(sent_variable(message.to), seq, overwrite=True, tags=VARIABLE_TAGS)
         return message.model_copy(update={"seq": seq})
 
     def _load(self, value: dict[str, Any]) -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import subprocess
 import sys
 import threading
@@ -45,7 +46,10 @@ def answer(repo: Path, session: str, *args: str) -> subprocess.CompletedProcess[
 def test_the_gate_pauses_and_answers_from_the_cli_move_the_session_on(repo: Path) -> None:
     files = new_session(repo, name="gated", auto_approve=False)
     reports: list[SessionReport] = []
-    runner = threading.Thread(target=lambda: reports.append(session_flow(str(files.root))))
+    context = contextvars.copy_context()  # the thread uses the test's Prefect API
+    runner = threading.Thread(
+        target=lambda: reports.append(context.run(session_flow, str(files.root)))
+    )
     runner.start()
 
     wait_until(lambda: paused_run_id(files, 3) is not None, 90, "the requirements gate")

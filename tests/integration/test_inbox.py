@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import subprocess
 import sys
 import threading
@@ -45,7 +46,8 @@ def echoed(files: SessionFiles, text: str) -> int:
 
 def test_a_message_sent_while_the_session_runs_reaches_the_agent_once(repo: Path) -> None:
     files = new_session(repo, ECHO_EVERY_ITERATION, name="listener")
-    runner = threading.Thread(target=session_flow, args=(str(files.root),))
+    context = contextvars.copy_context()  # the thread uses the test's Prefect API
+    runner = threading.Thread(target=context.run, args=(session_flow, str(files.root)))
     runner.start()
     wait_until(
         lambda: (j := read_journal(files.journal)) is not None and j.iteration == 2,

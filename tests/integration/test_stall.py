@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from typer.testing import CliRunner
 
-from flows.automations import STALL_AUTOMATION, AutomationError, apply_stall_automation
+from flows.automations import AutomationError, apply_stall_automation
 from flows.session import session_flow
 from samoflow.cli import app
 from samoflow.history import EntryKind, HistoryEntry, Outcome, iterations, read_history
@@ -24,6 +24,7 @@ from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, SessionReport
 from samoflow.settings import Settings, get_settings
 from samoflow.stall import StallAction, read_stall_log
+from tasks.heartbeat import STALL_AUTOMATION, stall_automation_served
 from tests.conftest import wait_until
 from tests.support.convoys import use_slack
 from tests.support.sessions import new_session
@@ -70,6 +71,8 @@ def test_apply_creates_the_automation_once_and_then_updates_it(
         second = apply_stall_automation(get_settings())
         assert first.created and not second.created
         assert first.automation_id == second.automation_id
+        # nothing serves the handler here: the watchdog must not wait for the automation
+        assert not stall_automation_served(fresh=True)
         with get_client(sync_client=True) as client:
             (stored,) = client.read_automations_by_name(STALL_AUTOMATION)
         trigger = stored.trigger
@@ -106,6 +109,7 @@ def test_the_automation_alerts_slack_nudges_and_hands_off_a_silent_agent(
                     60,
                     "the served handler",
                 )
+                assert stall_automation_served(fresh=True)
                 # The triggers service must have loaded the automation before the first beat.
                 wait_until(
                     lambda: time.monotonic() - applied_at > TRIGGERS_RELOAD_SECONDS,

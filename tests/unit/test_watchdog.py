@@ -30,7 +30,6 @@ from tests.support.sessions import new_session
 FAST = Settings(
     stall_seconds=0.6,
     stall_escalate_seconds=0.6,
-    watchdog_grace_seconds=0,
     watchdog_poll_seconds=0.05,
     heartbeat_interval_seconds=0.2,
 )
@@ -95,7 +94,7 @@ def test_a_silent_agent_is_nudged_then_ended_with_a_handoff_note(
     files: SessionFiles, agent: subprocess.Popen[bytes]
 ) -> None:
     outside = Outside()
-    with AttemptWatch(files, place(files), FAST, outside.hooks()):
+    with AttemptWatch(files, place(files), FAST, outside.hooks(), grace_seconds=0):
         wait_until(lambda: agent.poll() is not None, 10, "the watchdog to end the agent")
     assert stall_entries(files) == [
         "stall ladder: nudge (by the watchdog)",
@@ -116,7 +115,7 @@ def test_output_and_file_changes_keep_the_watchdog_quiet(
     files: SessionFiles, agent: subprocess.Popen[bytes]
 ) -> None:
     outside = Outside()
-    with AttemptWatch(files, place(files), FAST, outside.hooks()) as watch:
+    with AttemptWatch(files, place(files), FAST, outside.hooks(), grace_seconds=0) as watch:
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             watch.saw_output("working")
@@ -132,9 +131,9 @@ def test_output_and_file_changes_keep_the_watchdog_quiet(
 def test_a_block_requested_by_the_handler_ends_the_agent_and_marks_the_attempt(
     files: SessionFiles, agent: subprocess.Popen[bytes]
 ) -> None:
-    patient = FAST.model_copy(update={"watchdog_grace_seconds": 3600})
     outside = Outside()
-    with AttemptWatch(files, place(files), patient, outside.hooks()) as watch:
+    # a served automation acts first: the watchdog only carries out what it is asked
+    with AttemptWatch(files, place(files), FAST, outside.hooks(), grace_seconds=3600) as watch:
         # as `take_step` records it in the handler, then the request it leaves
         block = StallStep(
             action=StallAction.BLOCK,
