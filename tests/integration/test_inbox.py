@@ -191,13 +191,15 @@ def test_send_from_the_cli_waits_in_prefect_until_the_session_runs(repo: Path) -
 
 
 def exchanging(peer: str) -> str:
-    """Iteration 1 writes to `peer`; iterations 2-6 each show their new inbox messages."""
+    """Iteration 1 writes to `peer`; iterations 1-6 each show their new inbox messages
+    (a member the convoy starts late may get the peer's message at its first iteration)."""
     echo = (
         '[[steps]]\nsleep = 1\noverview = "update"\necho_inbox = true\n'
         'signal = { status = "continue" }\n'
     )
     return (
-        f'[[steps]]\noverview = "init"\nsend = [{{ to = "{peer}", text = "hello {peer}" }}]\n'
+        f'[[steps]]\noverview = "init"\necho_inbox = true\n'
+        f'send = [{{ to = "{peer}", text = "hello {peer}" }}]\n'
         'signal = { status = "continue", phase = "investigation" }\n'
         + echo * 5
         + '[[steps]]\nsignal = { status = "blocked", reason = "exchanged" }\n'
