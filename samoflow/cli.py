@@ -12,7 +12,16 @@ import typer
 from rich.table import Table
 
 from samoflow.agents.scenario import resolve_scenario_path
-from samoflow.cli_common import USER_ERRORS, RepoOption, console, fail, project_config
+from samoflow.cli_common import (
+    USER_ERRORS,
+    RepoOption,
+    console,
+    fail,
+    project_config,
+    run_link,
+    served_api,
+    start_deployment_run,
+)
 from samoflow.gate import GateAnswer
 from samoflow.history import read_history
 from samoflow.inbox import InboxError, MessageKind, new_message, read_text_file
@@ -136,10 +145,10 @@ def run(
     console.print(f"session [bold]{files.name}[/bold] in {files.root}")
     served = None if local else served_api()
     if served is not None:
-        run_id = start_deployment_run(served, "samoflow-session/session", files.root)
-        console.print(
-            f"deployment run {run_id}: {served.rsplit('/api', 1)[0]}/runs/flow-run/{run_id}"
+        run_id = start_deployment_run(
+            served, "samoflow-session/session", {"session_dir": str(files.root)}, files.name
         )
+        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
         console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
         return
     run_session_in_process(files)
@@ -324,31 +333,6 @@ def budget(
         console.print(raise_budget(files, usd, tokens))
     except USER_ERRORS as error:
         fail(str(error))
-
-
-def served_api() -> str | None:
-    """The API of a running `samoflow up`, if there is one."""
-    from samoflow.served import default_home, healthy, read_up
-
-    state = read_up(default_home())
-    return state.api_url if state is not None and healthy(state.api_url) else None
-
-
-def start_deployment_run(api_url: str, deployment: str, session_dir: Path) -> str:
-    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments import run_deployment
-
-    run = run_deployment(
-        deployment,
-        parameters={"session_dir": str(session_dir)},
-        timeout=0,  # do not wait: the worker runs it
-        flow_run_name=f"session-{session_dir.name}",
-        tags=["samoflow", f"session:{session_dir.name}"],
-    )
-    assert isinstance(run, FlowRun)  # called outside an event loop: the sync variant
-    return str(run.id)
 
 
 def _register_commands() -> None:

@@ -21,7 +21,15 @@ from samoflow.cleanup import (
     remove_worktree,
 )
 from samoflow.cli_common import USER_ERRORS as COMMON_ERRORS
-from samoflow.cli_common import RepoOption, console, fail, project_config
+from samoflow.cli_common import (
+    RepoOption,
+    console,
+    fail,
+    project_config,
+    run_link,
+    served_api,
+    start_deployment_run,
+)
 from samoflow.convoy import (
     ConvoyError,
     ConvoyRecord,
@@ -72,6 +80,7 @@ def _summary(record: ConvoyRecord) -> Table:
 def convoy(
     plan: Annotated[Path, typer.Argument(help="The plan file (TOML).")],
     repo: RepoOption = Path("."),
+    local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
 ) -> None:
     """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
     config = project_config(repo)
@@ -80,6 +89,14 @@ def convoy(
     except USER_ERRORS as error:
         fail(str(error))
     path = convoy_path(config.sessions, parsed.name)
+    served = None if local else served_api()
+    if served is not None:  # `samoflow up` serves: a deployment run, in the UI, lasting
+        parameters = {"source": str(plan.resolve()), "repo": str(repo.resolve())}
+        run_id = start_deployment_run(
+            served, "samoflow-convoy/convoy", parameters, f"convoy-{parsed.name}"
+        )
+        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
+        return
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
 

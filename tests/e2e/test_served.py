@@ -3,6 +3,7 @@ that runs a session from a deployment run; then `samoflow down` leaves no proces
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,32 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
             "the worker to run the session to done",
         )
         UUID(run_id)
+
+        plan = tmp_path / "served-plan.toml"
+        plan.write_text(
+            'name = "served"\n'
+            + "".join(
+                f'[[sessions]]\nname = "{n}"\ntask = "task {n}"\nauto_approve = true\n'
+                for n in ("one", "two")
+            )
+        )
+        convoy = subprocess.run(
+            [*samoflow, "convoy", str(plan), "--repo", str(repo)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert convoy.returncode == 0 and "deployment run" in convoy.stdout, convoy.stdout
+        record = repo / ".samoflow" / "sessions" / "_convoys" / "served.json"
+
+        def convoy_done() -> bool:
+            if not record.exists():
+                return False
+            members = json.loads(record.read_text())["members"]
+            return [m["state"] for m in members] == ["done", "done"]
+
+        wait_until(convoy_done, 240, "the served convoy to finish")
     finally:
         down = subprocess.run(
             [*samoflow, "down"], env=env, capture_output=True, text=True, timeout=120
