@@ -44,41 +44,38 @@ def main(iterations: int = 60) -> None:
     script = workdir / "noop.sh"
     script.write_text(NOOP_AGENT)
     project = make_demo_project(workdir)
-    files = create_session(
-        load_config(project),
-        name="overhead",
-        task="measure",
-        dive=None,
-        agent=AgentSpec(
-            kind=AgentKind.COMMAND,
-            command=f"sh {script}",
-            env={"STAY_UNTIL": str(iterations - 3)},
-        ),
-        auto_approve_gates=True,
+    agent = AgentSpec(
+        kind=AgentKind.COMMAND, command=f"sh {script}", env={"STAY_UNTIL": str(iterations - 3)}
     )
-    session_flow(str(files.root))  # warm-up is inside: the first call starts the API
+
+    def new_session(name: str) -> Path:
+        files = create_session(
+            load_config(project),
+            name=name,
+            task="measure",
+            dive=None,
+            agent=agent,
+            auto_approve_gates=True,
+        )
+        return files.root
+
+    session_flow(str(new_session("warm-up")))  # the first run starts the embedded API
     started = time.perf_counter()
-    files2 = create_session(
-        load_config(project),
-        name="overhead-2",
-        task="measure",
-        dive=None,
-        agent=AgentSpec(
-            kind=AgentKind.COMMAND, command=f"sh {script}", env={"STAY_UNTIL": str(iterations - 3)}
-        ),
-        auto_approve_gates=True,
-    )
-    session_flow(str(files2.root))
+    measured = new_session("overhead")
+    session_flow(str(measured))
     wall = time.perf_counter() - started
-    done = iteration_entries(read_history(files2.history))
-    agent = sum(e.duration_seconds for e in done)
+    done = iteration_entries(read_history(measured / "_signal_history.jsonl"))
+    agent_seconds = sum(e.duration_seconds for e in done)
     count = len(done)
     print(f"iterations:                 {count}")
     print(f"wall time:                  {wall:.2f} s ({wall / count * 1000:.0f} ms per iteration)")
     print(
-        f"agent processes:            {agent:.2f} s ({agent / count * 1000:.0f} ms per iteration)"
+        f"agent processes:            {agent_seconds:.2f} s "
+        f"({agent_seconds / count * 1000:.0f} ms per iteration)"
     )
-    print(f"orchestration overhead:     {(wall - agent) / count * 1000:.0f} ms per iteration")
+    print(
+        f"orchestration overhead:     {(wall - agent_seconds) / count * 1000:.0f} ms per iteration"
+    )
 
 
 if __name__ == "__main__":
