@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,14 @@ class Settings(BaseSettings):
     convoy_concurrency: int = Field(4, ge=1)
     # The first sessions of a convoy start this far apart, so their agents do not compete.
     convoy_start_spacing_seconds: float = Field(0.25, ge=0)
+    # How a convoy runs its members: `subflow` (threads of the convoy's own process),
+    # `deployment` (runs of `convoy_member_deployment`, which any worker of the pool picks
+    # up), or `auto`: deployment runs when the convoy itself runs from a deployment and the
+    # member deployment exists, subflows otherwise (`make demo`, `samoflow convoy` unserved).
+    convoy_dispatch: Literal["auto", "subflow", "deployment"] = "auto"
+    convoy_member_deployment: str = "samoflow-session/session"
+    # How often a convoy asks Prefect whether a member's deployment run has ended.
+    convoy_poll_seconds: float = Field(2.0, gt=0)
     # The SlackAlerts block to send through; when no block has this name, notices are printed.
     slack_block: str = "samoflow-slack"
     # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.

@@ -1,8 +1,10 @@
 """Scale-out on Prefect's own engine: a server on PostgreSQL, two workers with their own
-sessions roots, six sessions dispatched as deployment runs, the scheduled monitor."""
+sessions roots, one convoy of six sessions whose members run on both workers, the
+scheduled monitor; everything checked through the Prefect client."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pytest
 
 from samoflow.served import read_up
 from tests.conftest import free_port, make_repo, wait_until
+from tests.support.convoys import full_scenario, write_plan
 
 pytestmark = pytest.mark.slow
 
@@ -31,44 +34,30 @@ def postgres_available() -> bool:
 QUERY = """
 import json, sys
 from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter
 with get_client(sync_client=True) as client:
     flows = {f.id: f.name for f in client.read_flows()}
     runs = client.read_flow_runs(limit=200)
+    page = client.read_events(
+        EventFilter(event=EventNameFilter(name=["prefect.worker.submitted-flow-run"])), limit=50
+    )
+    submitted = list(page.events)
+    while page.next_page:
+        page = client.read_events_page(page.next_page)
+        submitted += page.events
     print(json.dumps({
-        "runs": [[flows[r.flow_id], r.name, r.state_type.value if r.state_type else None]
-                 for r in runs],
+        "runs": [{"flow": flows[r.flow_id], "name": r.name, "id": str(r.id), "tags": r.tags,
+                  "state": r.state_type.value if r.state_type else None} for r in runs],
+        "ran_by": {related.id.removeprefix("prefect.flow-run."): e.resource.name
+                   for e in submitted for related in e.related if related.role == "flow-run"},
         "blocks": [b.slug for b in client.read_block_types()],
         "automations": [a.name for a in client.read_automations()],
         "limits": [l.name for l in client.read_global_concurrency_limits(limit=50)],
     }))
 """
 
-START = """
-import sys
-from prefect.deployments import run_deployment
-for name in sys.argv[2:]:
-    run_deployment("samoflow-start-session/start", timeout=0, parameters={
-        "repo": sys.argv[1], "name": name, "task": f"task {name}",
-        "scenario": sys.argv[1] + "/../slow.toml", "auto_approve": True})
-"""
-
-SLOW = """
-repeat_last = false
-[[steps]]
-overview = "init"
-sleep = 3
-signal = { status = "continue", phase = "investigation" }
-[[steps]]
-sleep = 3
-write = { "work-{session}.txt" = "done by {session}" }
-commit = "work of {session}"
-signal = { status = "blocked", reason = "finished its share" }
-"""
-
 
 def query(env: dict[str, str]) -> dict[str, Any]:
-    import json
-
     out = subprocess.run(
         [sys.executable, "-c", QUERY], env=env, capture_output=True, text=True, timeout=120
     )
@@ -76,9 +65,13 @@ def query(env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+def runs_of(found: dict[str, Any], flow: str) -> list[dict[str, Any]]:
+    return [r for r in found["runs"] if r["flow"] == flow]
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")
-def test_two_workers_on_a_postgres_server_share_the_sessions(tmp_path: Path) -> None:
+def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path) -> None:
     database = f"samoflow_{uuid.uuid4().hex[:8]}"
     subprocess.run([*PSQL, f"create database {database}"], check=True, timeout=30)
     home = tmp_path / "home"
@@ -91,7 +84,10 @@ def test_two_workers_on_a_postgres_server_share_the_sessions(tmp_path: Path) -> 
     }
     env.pop("PREFECT_API_URL", None)
     repo = make_repo(tmp_path / "project")
-    (tmp_path / "slow.toml").write_text(SLOW)
+    names = [f"member-{n}" for n in range(1, 7)]
+    plan = write_plan(
+        tmp_path, "spread", {n: full_scenario(sleep=1.0) for n in names}, concurrency=6
+    )
     samoflow = [sys.executable, "-m", "samoflow.cli"]
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
     up = subprocess.run(
@@ -121,47 +117,45 @@ def test_two_workers_on_a_postgres_server_share_the_sessions(tmp_path: Path) -> 
     assert state is not None
     spawned = [p for s in state.processes for p in psutil.Process(s.pid).children(recursive=True)]
     api = {**env, "PREFECT_API_URL": state.api_url}
-    names = [f"member-{n}" for n in range(1, 7)]
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        subprocess.run(
-            [sys.executable, "-c", START, str(repo), *names], env=api, check=True, timeout=120
+        convoy = subprocess.run(
+            [*samoflow, "convoy", str(plan), "--repo", str(repo)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        roots = [home / ".samoflow" / f"samoflow-worker-{n}" / "sessions" for n in (1, 2)]
+        assert convoy.returncode == 0 and "deployment run" in convoy.stdout, convoy.stdout
 
-        def finished() -> list[str]:
-            return [
-                h.parent.name
-                for r in roots
-                for h in r.glob("*/_signal_history.jsonl")
-                if "finished its share" in h.read_text()
-            ]
+        def convoy_completed() -> bool:
+            runs = runs_of(query(api), "samoflow-convoy")
+            assert all(r["state"] not in ("FAILED", "CRASHED") for r in runs), runs
+            return [r["state"] for r in runs] == ["COMPLETED"]
 
-        wait_until(lambda: sorted(finished()) == names, 300, "six sessions on two workers")
-        assert all(list(root.glob("member-*")) for root in roots)  # both workers ran members
-
-        def starts_completed() -> bool:  # the flow run ends a moment after its history
-            runs = [r for r in query(api)["runs"] if r[0] == "samoflow-start-session"]
-            return len(runs) == 6 and {r[2] for r in runs} == {"COMPLETED"}
-
-        wait_until(starts_completed, 60, "six completed start runs")
+        wait_until(convoy_completed, 400, "the convoy run to complete")
         found = query(api)
+        members = [r for r in runs_of(found, "samoflow-session") if "convoy:spread" in r["tags"]]
+        assert sorted(r["name"] for r in members) == [f"session-{n}" for n in names]
+        assert {r["state"] for r in members} == {"COMPLETED"}
+        assert all({"role:coordinator", "phase:done"} <= set(r["tags"]) for r in members)
+        workers = {found["ran_by"].get(r["id"]) for r in members}
+        assert workers == {"samoflow-worker-1", "samoflow-worker-2"}  # one convoy, both workers
+
+        records = list((home / ".samoflow").glob("samoflow-worker-*/sessions/_convoys/spread.json"))
+        assert len(records) == 1  # prepared by the worker that ran the convoy, in its own root
+        record = json.loads(records[0].read_text())
+        assert [m["state"] for m in record["members"]] == ["done"] * 6
+        assert [m["merge"]["status"] for m in record["members"]] == ["merged"] * 6
+        assert [m["runs"] for m in record["members"]] == [1] * 6
+
         wait_until(
-            lambda: any(
-                r[0] == "samoflow-monitor" and r[2] == "COMPLETED" for r in query(api)["runs"]
-            ),
+            lambda: any(r["state"] == "COMPLETED" for r in runs_of(query(api), "samoflow-monitor")),
             150,
             "a scheduled monitor run",
         )
         assert {"samoflow-agent-config", "samoflow-slack-alerts"} <= set(found["blocks"])
         assert found["automations"] and "samoflow-agents" in found["limits"]
-        branches = subprocess.run(
-            ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/samoflow/"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        assert len(branches) == 6
     finally:
         subprocess.run([*samoflow, "down"], env=env, capture_output=True, timeout=120)
         subprocess.run([*PSQL, f"drop database if exists {database} with (force)"], timeout=30)
