@@ -30,7 +30,7 @@ from tasks.heartbeat import report_progress
 from tasks.inbox import deliver_inbox, route_outbox
 from tasks.iteration import AgentFailedError, AgentStalledError, RateLimitedError, run_iteration
 from tasks.notify import notify_humans
-from tasks.run_tags import tag_session_run
+from tasks.run_tags import session_run_name, tag_session_run
 
 
 class GateInput(RunInput):
@@ -41,7 +41,7 @@ class GateInput(RunInput):
 
 
 def _run_name() -> str:
-    return f"session-{SessionFiles(Path(flow_run.parameters['session_dir'])).name}"
+    return session_run_name(SessionFiles(Path(flow_run.parameters["session_dir"])))
 
 
 @flow(name="samoflow-session", flow_run_name=_run_name, retries=2, retry_delay_seconds=5)

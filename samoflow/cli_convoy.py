@@ -39,10 +39,12 @@ from samoflow.convoy import (
     load_plan,
     read_convoy,
 )
+from samoflow.convoy_setup import open_plan_convoy
 from samoflow.merge import MergeStatus
 from samoflow.project import ProjectConfig
 from samoflow.session_files import SessionFiles
 from samoflow.sessions import list_sessions
+from samoflow.settings import get_settings
 
 USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
 
@@ -91,7 +93,13 @@ def convoy(
     path = convoy_path(config.sessions, parsed.name)
     served = None if local else served_api()
     if served is not None:  # `samoflow up` serves: a deployment run, in the UI, lasting
-        parameters = {"source": str(plan.resolve()), "repo": str(repo.resolve())}
+        # Prepared here, in this project's sessions root: whichever worker runs the convoy
+        # (each may keep its own root) finds the same record, now and on a re-run.
+        try:
+            record_path, _ = open_plan_convoy(parsed, config, get_settings().convoy_concurrency)
+        except USER_ERRORS as error:
+            fail(str(error))
+        parameters = {"source": str(record_path), "repo": str(repo.resolve())}
         run_id = start_deployment_run(
             served, "samoflow-convoy/convoy", parameters, f"convoy-{parsed.name}"
         )

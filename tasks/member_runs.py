@@ -32,6 +32,7 @@ from prefect.runtime import deployment
 from flows.session import session_flow
 from samoflow.convoy import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.settings import Settings, get_settings
+from tasks.run_tags import CONVOY_PREFIX
 
 
 class MemberRunFailed(RuntimeError):
@@ -47,8 +48,8 @@ class MemberRunner(Protocol):
 
 
 def convoy_tags(record: ConvoyRecord) -> list[str]:
-    """The UI's filter for one convoy's member runs (the session flow adds role and phase)."""
-    return ["samoflow", f"convoy:{record.name}"]
+    """The UI's filter for one convoy's member runs, from their creation on."""
+    return ["samoflow", f"{CONVOY_PREFIX}{record.name}"]
 
 
 def member_run_key(record: ConvoyRecord, member: ConvoyMember) -> str:
@@ -103,7 +104,7 @@ class DeploymentMembers:
             created = run_deployment(
                 self._deployment,
                 parameters={"session_dir": member.session_dir},
-                flow_run_name=f"session-{member.name}",
+                flow_run_name=f"session-{member.name} (convoy {self._record.name})",
                 tags=convoy_tags(self._record),
                 idempotency_key=member_run_key(self._record, member),
                 timeout=0,  # created (or found again by its key); waited for below

@@ -1,7 +1,8 @@
-"""Tags the Prefect UI filters a session's flow run by: `role:<role>` and `phase:<phase>`.
+"""Names and tags the Prefect UI shows a session's flow run with: `session-<name>`, its
+convoy, and the tags `role:<role>`, `phase:<phase>`, `convoy:<name>` (for its filters).
 
-A convoy adds `convoy:<name>` when it creates its members' runs. The phase changes while
-the run goes on, so the run's tags are rewritten when it does (one API call per change).
+The phase changes while the run goes on, so the run's tags are rewritten when it does (one
+API call per change).
 Tagging never fails a session: a lost tag is a stale filter in the UI, nothing more.
 """
 
@@ -22,15 +23,26 @@ from samoflow.spec import read_spec
 
 ROLE_PREFIX = "role:"
 PHASE_PREFIX = "phase:"
+CONVOY_PREFIX = "convoy:"
 
 log = logging.getLogger(__name__)
 
 
+def session_run_name(files: SessionFiles) -> str:
+    """`session-<name>`, and the convoy it belongs to: the UI's list reads as the story."""
+    try:
+        convoy = read_spec(files.spec).convoy
+    except (OSError, ValueError):  # no readable spec yet: the flow itself reports why
+        convoy = None
+    return f"session-{files.name}" + (f" (convoy {convoy})" if convoy else "")
+
+
 def session_tags(files: SessionFiles) -> set[str]:
-    return {
-        f"{ROLE_PREFIX}{read_spec(files.spec).role.value}",
-        f"{PHASE_PREFIX}{load_state(files).phase.value}",
-    }
+    spec = read_spec(files.spec)
+    wanted = {f"{ROLE_PREFIX}{spec.role.value}", f"{PHASE_PREFIX}{load_state(files).phase.value}"}
+    if spec.convoy:
+        wanted.add(f"{CONVOY_PREFIX}{spec.convoy}")
+    return wanted
 
 
 def tag_session_run(session_dir: str, known: frozenset[str] | None) -> frozenset[str] | None:
@@ -46,7 +58,8 @@ def tag_session_run(session_dir: str, known: frozenset[str] | None) -> frozenset
     try:
         with get_client(sync_client=True) as client:
             current = known if known is not None else frozenset(client.read_flow_run(run_id).tags)
-            kept = {t for t in current if not t.startswith((ROLE_PREFIX, PHASE_PREFIX))}
+            ours = (ROLE_PREFIX, PHASE_PREFIX, CONVOY_PREFIX)
+            kept = {t for t in current if not t.startswith(ours)}
             updated = frozenset(kept | wanted)
             if updated != current:
                 client.update_flow_run(run_id, tags=sorted(updated))

@@ -69,6 +69,32 @@ def runs_of(found: dict[str, Any], flow: str) -> list[dict[str, Any]]:
     return [r for r in found["runs"] if r["flow"] == flow]
 
 
+def start_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[str, str]) -> None:
+    convoy = subprocess.run(
+        [*samoflow, "convoy", str(plan), "--repo", str(repo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert convoy.returncode == 0, convoy.stdout + convoy.stderr
+    assert "deployment run" in convoy.stdout, convoy.stdout
+
+
+def kill_flow_run_process(run_id: str) -> None:
+    """SIGKILL the process a worker started for the flow run (its env names the run)."""
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "prefect.engine" in " ".join(process.info["cmdline"] or []) and (
+                process.environ().get("PREFECT__FLOW_RUN_ID") == run_id
+            ):
+                process.kill()
+                return
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no process runs flow run {run_id}")
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")
 def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path) -> None:
@@ -119,35 +145,48 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
     api = {**env, "PREFECT_API_URL": state.api_url}
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        convoy = subprocess.run(
-            [*samoflow, "convoy", str(plan), "--repo", str(repo)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        start_convoy(samoflow, plan, repo, env)
+
+        def members_of(found: dict[str, Any]) -> list[dict[str, Any]]:
+            runs = runs_of(found, "samoflow-session")
+            return [r for r in runs if "convoy:spread" in r["tags"]]
+
+        # The convoy's process dies while its members run on the workers: a new convoy run
+        # must wait for those runs, not start them again.
+        wait_until(
+            lambda: sum(r["state"] == "RUNNING" for r in members_of(query(api))) >= 2,
+            180,
+            "members running",
         )
-        assert convoy.returncode == 0 and "deployment run" in convoy.stdout, convoy.stdout
+        (first,) = runs_of(query(api), "samoflow-convoy")
+        kill_flow_run_process(first["id"])
+        wait_until(
+            lambda: runs_of(query(api), "samoflow-convoy")[0]["state"] == "CRASHED",
+            60,
+            "the killed convoy run to be marked crashed",
+        )
+        start_convoy(samoflow, plan, repo, env)  # the user runs the same command again
 
         def convoy_completed() -> bool:
-            runs = runs_of(query(api), "samoflow-convoy")
-            assert all(r["state"] not in ("FAILED", "CRASHED") for r in runs), runs
-            return [r["state"] for r in runs] == ["COMPLETED"]
+            states = sorted(r["state"] for r in runs_of(query(api), "samoflow-convoy"))
+            assert "FAILED" not in states and states.count("CRASHED") == 1, states
+            return states == ["COMPLETED", "CRASHED"]
 
-        wait_until(convoy_completed, 400, "the convoy run to complete")
+        wait_until(convoy_completed, 400, "the second convoy run to complete")
         found = query(api)
-        members = [r for r in runs_of(found, "samoflow-session") if "convoy:spread" in r["tags"]]
-        assert sorted(r["name"] for r in members) == [f"session-{n}" for n in names]
-        assert {r["state"] for r in members} == {"COMPLETED"}
+        members = members_of(found)
+        assert sorted(r["name"] for r in members) == [f"session-{n} (convoy spread)" for n in names]
+        assert {r["state"] for r in members} == {"COMPLETED"}  # six runs: none started twice
         assert all({"role:coordinator", "phase:done"} <= set(r["tags"]) for r in members)
         workers = {found["ran_by"].get(r["id"]) for r in members}
         assert workers == {"samoflow-worker-1", "samoflow-worker-2"}  # one convoy, both workers
 
-        records = list((home / ".samoflow").glob("samoflow-worker-*/sessions/_convoys/spread.json"))
-        assert len(records) == 1  # prepared by the worker that ran the convoy, in its own root
-        record = json.loads(records[0].read_text())
+        # Prepared by `samoflow convoy` in the project, whichever worker ran the convoy.
+        record = json.loads((repo / ".samoflow/sessions/_convoys/spread.json").read_text())
         assert [m["state"] for m in record["members"]] == ["done"] * 6
         assert [m["merge"]["status"] for m in record["members"]] == ["merged"] * 6
         assert [m["runs"] for m in record["members"]] == [1] * 6
+        assert record["notice"] is not None  # one completion notice, by the second run
 
         wait_until(
             lambda: any(r["state"] == "COMPLETED" for r in runs_of(query(api), "samoflow-monitor")),

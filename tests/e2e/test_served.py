@@ -117,7 +117,8 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
             text=True,
             timeout=180,
         )
-        assert convoy.returncode == 0 and "deployment run" in convoy.stdout, convoy.stdout
+        assert convoy.returncode == 0, convoy.stdout + convoy.stderr
+        assert "deployment run" in convoy.stdout, convoy.stdout
         record = repo / ".samoflow" / "sessions" / "_convoys" / "served.json"
 
         def convoy_done() -> bool:

@@ -52,7 +52,7 @@ def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
         progress = by_key[progress_key(name)]
         table = by_key[table_key(name)].data
         rows = json.loads(table) if isinstance(table, str) else table
-        names = [f"convoy-{name}", *(f"session-{m}" for m in members)]
+        names = [f"convoy-{name}", *(f"session-{m} (convoy {name})" for m in members)]
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
         )
@@ -60,8 +60,10 @@ def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
     assert sorted(r["member"] for r in rows) == members
     assert {r["state"] for r in rows} == {"done"} and all(r["branch"] for r in rows)
     parent = next(r for r in runs if r.name == f"convoy-{name}")
-    children = [r for r in runs if r.name in {f"session-{m}" for m in members}]
+    children = [r for r in runs if r.name != f"convoy-{name}"]
     assert len(children) == len(members) and all(r.parent_task_run_id for r in children)
+    tags = {f"convoy:{name}", "role:coordinator", "phase:done"}  # plan members sit at the top
+    assert all(tags <= set(r.tags) for r in children)
     assert parent.state is not None and parent.state.is_completed()
 
 

@@ -1,0 +1,230 @@
+"""Scale-out: one convoy of 50 scripted sessions run by two workers of a served setup.
+
+Run: `.venv/bin/python -m benchmarks.scale_out [SESSIONS] [SLEEP_SECONDS] [--sqlite]`.
+`samoflow up` starts a Prefect server (on a fresh database of the local PostgreSQL unless
+`--sqlite`), two process workers and everything else, in a throwaway home; `samoflow
+convoy` then creates the convoy's deployment run, which dispatches every member as a run of
+the session deployment (all at once: concurrency = SESSIONS). Each session walks every
+phase (7 iterations, 5 of them sleeping SLEEP_SECONDS; the gates are auto-approved).
+
+Measured, sampled every 0.5 s from this process:
+- wall time from `samoflow convoy` to the convoy run COMPLETED, and per member;
+- peak resident memory of the server's process tree and of each worker's tree (the worker,
+  its flow-run processes, their agents and git);
+- Prefect API latency: `GET /health` (the web server alone) and `POST /flow_runs/filter`
+  for one run (a database read), median / p95 / max over the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from benchmarks.convoy_speedup import write_plan
+from samoflow.convoy import convoy_path
+from samoflow.demo import make_demo_project
+from samoflow.project import load_config
+from samoflow.served import read_up
+
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qtAc"]
+SAMOFLOW = [sys.executable, "-m", "samoflow.cli"]
+SAMPLE_SECONDS = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+class Sampler:
+    """Peak tree memory per started process, and API latencies, until stopped."""
+
+    def __init__(self, pids: dict[str, int], api_url: str) -> None:
+        self.pids = pids
+        self.api_url = api_url
+        self.peak_mb = dict.fromkeys(pids, 0.0)
+        self.health_ms: list[float] = []
+        self.query_ms: list[float] = []
+        self.errors = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _timed(self, request: urllib.request.Request, into: list[float]) -> None:
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except OSError:
+            self.errors += 1
+            return
+        into.append((time.perf_counter() - started) * 1000)
+
+    def _run(self) -> None:
+        query = json.dumps({"limit": 1, "sort": "EXPECTED_START_TIME_DESC"}).encode()
+        while not self.stop.wait(SAMPLE_SECONDS):
+            for role, pid in self.pids.items():
+                self.peak_mb[role] = max(self.peak_mb[role], tree_rss(pid) / 2**20)
+            self._timed(urllib.request.Request(f"{self.api_url}/health"), self.health_ms)
+            self._timed(
+                urllib.request.Request(
+                    f"{self.api_url}/flow_runs/filter",
+                    data=query,
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                ),
+                self.query_ms,
+            )
+
+    def __enter__(self) -> Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return f"median {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms"
+
+
+def convoy_run_state(api_url: str) -> str | None:
+    body = {"flows": {"name": {"any_": ["samoflow-convoy"]}}, "limit": 1}
+    runs = post(f"{api_url}/flow_runs/filter", body)
+    return str(runs[0]["state_type"]) if isinstance(runs, list) and runs else None
+
+
+def main(sessions: int = 50, sleep: float = 2.0, sqlite: bool = False) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="samoflow-scale-"))
+    home = folder / "home"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "PREFECT_HOME": str(home / ".prefect"),
+        "SAMOFLOW_HOME": str(home / ".samoflow"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "SAMOFLOW_SLACK_BLOCK": "none-configured-benchmark",
+    }
+    env.pop("PREFECT_API_URL", None)
+    project = make_demo_project(folder / "project")
+    plan = write_plan(folder, "scale", sessions, sessions, sleep)
+    database = None if sqlite else f"samoflow_bench_{uuid.uuid4().hex[:8]}"
+    up = [*SAMOFLOW, "up", "--repo", str(project), "--workers", "2", "--own-roots"]
+    up += ["--port", str(free_port()), "--max-agents", str(sessions)]
+    if database:
+        subprocess.run([*PSQL, f"create database {database}"], check=True, timeout=30)
+        up += ["--database-url", f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"]
+    try:
+        subprocess.run(up, env=env, check=True, timeout=600)
+        state = read_up(home / ".samoflow")
+        assert state is not None
+        pids = {p.role: p.pid for p in state.processes}
+        with Sampler(pids, state.api_url) as sampler:
+            started = time.perf_counter()
+            subprocess.run(
+                [*SAMOFLOW, "convoy", str(plan), "--repo", str(project)], env=env, check=True
+            )
+            while convoy_run_state(state.api_url) not in ("COMPLETED", "FAILED", "CRASHED"):
+                time.sleep(1)
+            wall = time.perf_counter() - started
+        final = convoy_run_state(state.api_url)
+        record_path = convoy_path(load_config(project).sessions, "scale")  # prepared by the CLI
+        members = json.loads(record_path.read_text())["members"]
+        done = sum(1 for m in members if m["state"] == "done")
+        per_member = [
+            timestamp(m["finished_at"]) - timestamp(m["started_at"])
+            for m in members
+            if m["finished_at"] and m["started_at"]
+        ] or [0.0]
+        ran_by = members_per_worker(state.api_url)
+        print(f"database: {'SQLite' if sqlite else 'PostgreSQL'}; convoy run {final}")
+        print(f"{done}/{sessions} sessions done; wall time {wall:.1f} s")
+        print(
+            f"per member: median {statistics.median(per_member):.1f} s, "
+            f"max {max(per_member):.1f} s (each: 7 iterations, {5 * sleep:.0f} s of agent sleep)"
+        )
+        for role, peak in sampler.peak_mb.items():
+            print(f"peak memory {role}: {peak:.0f} MB")
+        print(f"API GET /health: {spread(sampler.health_ms)}")
+        print(f"API POST /flow_runs/filter: {spread(sampler.query_ms)}")
+        print(f"API errors during the run: {sampler.errors}")
+        print(f"session runs per worker: {ran_by}")
+    finally:
+        subprocess.run([*SAMOFLOW, "down"], env=env, timeout=120)
+        if database:
+            subprocess.run([*PSQL, f"drop database if exists {database} with (force)"], timeout=60)
+
+
+def timestamp(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def post(url: str, body: object) -> object:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def members_per_worker(api_url: str) -> dict[str, int]:
+    """Session flow runs each worker submitted, from the workers' own Prefect events."""
+    names = ["prefect.worker.submitted-flow-run"]
+    page = post(f"{api_url}/events/filter", {"filter": {"event": {"name": names}}, "limit": 50})
+    counts: dict[str, int] = {}
+    while isinstance(page, dict):
+        for event in page["events"]:
+            flows = [r for r in event["related"] if r.get("prefect.resource.role") == "flow"]
+            if any(r.get("prefect.resource.name") == "samoflow-session" for r in flows):
+                worker = event["resource"]["prefect.resource.name"]
+                counts[worker] = counts.get(worker, 0) + 1
+        if not page.get("next_page"):
+            break
+        with urllib.request.urlopen(page["next_page"], timeout=30) as response:
+            page = json.loads(response.read())
+    return dict(sorted(counts.items()))
+
+
+if __name__ == "__main__":
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(
+        int(arguments[0]) if arguments else 50,
+        float(arguments[1]) if len(arguments) > 1 else 2.0,
+        sqlite="--sqlite" in sys.argv,
+    )
