@@ -73,7 +73,7 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
     with ThreadPoolExecutor(record.concurrency, thread_name_prefix="convoy") as pool:
         futures: dict[Future[None], str] = {}
         for member in todo:
-            member = _started(member, still_running=runner.reattaches)
+            member = _started(member, reattaches=runner.reattaches)
             record = record.with_member(member)
             write_convoy(path, record)  # the run number names the run: recorded before it
             futures[pool.submit(in_flow_context(runner.run), member)] = member.name
@@ -83,9 +83,10 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
             publish_table(record)
 
 
-def _started(member: ConvoyMember, *, still_running: bool) -> ConvoyMember:
-    """`running` again; a new run number unless the member's last run goes on elsewhere."""
-    reattach = still_running and member.state is MemberState.RUNNING and member.runs > 0
+def _started(member: ConvoyMember, *, reattaches: bool) -> ConvoyMember:
+    """`running`, with a new run number unless its last run may go on elsewhere (a
+    deployment run outlives a convoy process that died: it is waited for again)."""
+    reattach = reattaches and member.state is MemberState.RUNNING and member.runs > 0
     return member.model_copy(
         update={
             "state": MemberState.RUNNING,

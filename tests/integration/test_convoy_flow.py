@@ -11,8 +11,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from flows.convoy import convoy_flow
-from samoflow.convoy import MemberState
+from samoflow.convoy import ConvoyError, MemberState, read_convoy
 from samoflow.merge import MergeStatus
+from samoflow.settings import get_settings
 from tasks.convoy import progress_key, table_key
 from tests.support.convoys import full_scenario, use_slack, write_plan, writes_shared_file
 from tests.support.slack_capture import slack_capture
@@ -125,3 +126,17 @@ def test_slack_down_never_fails_the_convoy_and_the_next_run_delivers_once(
     assert second.notice is not None and second.notice.sent_at is not None
     assert third.notice == second.notice and third.members[0].runs == 1
     assert "secret-webhook-token" not in capsys.readouterr().out
+
+
+def test_dispatch_to_a_missing_deployment_fails_before_any_member_starts(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMOFLOW_CONVOY_DISPATCH", "deployment")
+    monkeypatch.setenv("SAMOFLOW_CONVOY_MEMBER_DEPLOYMENT", "samoflow-session/not-deployed")
+    get_settings.cache_clear()
+    plan = write_plan(repo.parent, "undeployed", {"solo": full_scenario()})
+    with pytest.raises(ConvoyError, match="'samoflow-session/not-deployed' does not exist"):
+        convoy_flow(str(plan), str(repo))
+    record = read_convoy(repo / ".samoflow" / "sessions" / "_convoys" / "undeployed.json")
+    (member,) = record.members
+    assert (member.state, member.runs) == (MemberState.PENDING, 0)  # recorded, not started
