@@ -71,7 +71,7 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
         return
     runner = member_runner(record, wave=min(record.concurrency, len(todo)))
     with ThreadPoolExecutor(record.concurrency, thread_name_prefix="convoy") as pool:
-        futures: dict[Future[None], str] = {}
+        futures: dict[Future[int], str] = {}
         for member in todo:
             member = _started(member, reattaches=runner.reattaches)
             record = record.with_member(member)
@@ -96,11 +96,11 @@ def _started(member: ConvoyMember, *, reattaches: bool) -> ConvoyMember:
     )
 
 
-def _finished(path: Path, member: ConvoyMember, future: Future[None]) -> ConvoyRecord:
+def _finished(path: Path, member: ConvoyMember, future: Future[int]) -> ConvoyRecord:
     """Record one member's end (re-read: merges of earlier members changed the record)."""
     failure = None
     try:
-        future.result()
+        member = member.model_copy(update={"restarts": member.restarts + future.result()})
     except Exception as error:  # the session flow (run) failed after its retries
         failure = f"session flow failed: {type(error).__name__}: {error}"[:500]
         get_run_logger().error("member %s: %s", member.name, failure)

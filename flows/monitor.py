@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from samoflow.monitor import Monitor, SessionCheck, summarize, sweep
-from samoflow.project import load_config
+from samoflow.project import sessions_roots
 from samoflow.settings import get_settings
 from tasks.notify import notify_humans
 
@@ -21,8 +21,8 @@ MONITOR_ARTIFACT_KEY = "samoflow-monitor"
 @flow(name="samoflow-monitor", flow_run_name="monitor-sweep")
 def monitor_flow(repo: str = ".") -> list[SessionCheck]:
     """Restart sessions whose orchestrator died; lock out crash loops and tell a human."""
-    sessions = load_config(Path(repo).resolve()).sessions
-    checks = sweep(sessions, Monitor(settings=get_settings(), notify=notify_humans))
+    monitor = Monitor(settings=get_settings(), notify=notify_humans)
+    checks = [c for root in sessions_roots(Path(repo).resolve()) for c in sweep(root, monitor)]
     report_sweep(checks)
     return checks
 

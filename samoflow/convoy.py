@@ -131,6 +131,7 @@ class ConvoyMember(BaseModel):
     cost_usd: float = 0.0
     note: str | None = None  # the blocking reason, the failure, or the last summary
     runs: int = 0  # session flow runs this convoy started: a finished member gets no more
+    restarts: int = 0  # runs the convoy started again after they crashed (served members)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     merge: MergeResult | None = None

@@ -101,6 +101,18 @@ def liveness(lease: Lease, *, now: datetime, stale_seconds: float) -> Liveness:
     return Liveness.ALIVE
 
 
+def running_elsewhere(files: SessionFiles, settings: Settings) -> bool:
+    """Another orchestrator holds a live lease: it runs the session (the monitor restarted
+    it, say); a dead or hung holder, or no lease, leaves the session to be started."""
+    held = read_lease(files.lease)
+    if held is None or held.owned_by(*process_identity()):
+        return False
+    now = utcnow()
+    state = liveness(held, now=now, stale_seconds=settings.lease_stale_seconds)
+    fresh = held.heartbeat_age(now) <= settings.lease_stale_seconds
+    return state is Liveness.ALIVE or (state is Liveness.FOREIGN and fresh)
+
+
 @contextlib.contextmanager
 def session_lock(
     files: SessionFiles, deadline_seconds: float = LOCK_DEADLINE_SECONDS

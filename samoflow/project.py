@@ -74,6 +74,14 @@ def load_config(repo: Path) -> ProjectConfig:
     )
 
 
+def sessions_roots(repo: Path) -> list[Path]:
+    """Every sessions root of the project on this machine: this worker's own
+    (SAMOFLOW_SESSIONS_ROOT) first, then the project's, where the CLI and served convoys
+    put their sessions; one root when there is no override."""
+    roots = [load_config(repo).sessions, _load_file_config(repo).sessions]
+    return list(dict.fromkeys(roots))
+
+
 def _load_file_config(repo: Path) -> ProjectConfig:
     path = repo / CONFIG_NAME
     if not path.exists():

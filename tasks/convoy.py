@@ -131,6 +131,7 @@ def publish_table(record: ConvoyRecord) -> None:
             "branch": m.branch,
             "cost usd": round(m.cost_usd, 6),
             "duration s": m.duration_seconds,
+            "restarts": m.restarts,
             "merge": m.merge.describe() if m.merge else "",
             "note": (m.note or "")[:200],
         }

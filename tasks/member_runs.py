@@ -8,8 +8,12 @@
   or a shared filesystem): the convoy prepared it there and reads the member's state back
   from it, as it does for a subflow.
 
-`run` returns when the member's flow run has ended and raises `MemberRunFailed` when that
-run did not complete (the session flow failed after its retries, crashed, was cancelled).
+`run` returns, with how many crashed runs it started again, when the member's flow run has
+ended, and raises `MemberRunFailed` when that run did not complete (the session flow failed
+after its retries, was cancelled, or crashed more often than `session_flow_retries`).
+A crashed deployment run (its process died: the files keep the session) is started again
+by the convoy, which is the one waiting for it, unless another orchestrator (the monitor's
+restart) already runs the session: then the convoy waits for that one.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -31,6 +36,9 @@ from prefect.runtime import deployment
 
 from flows.session import session_flow
 from samoflow.convoy import ConvoyError, ConvoyMember, ConvoyRecord
+from samoflow.lease import running_elsewhere
+from samoflow.session_files import SessionFiles
+from samoflow.session_state import Lifecycle, report_of
 from samoflow.settings import Settings, get_settings
 from tasks.run_tags import CONVOY_PREFIX
 
@@ -44,7 +52,7 @@ class MemberRunner(Protocol):
     # (a deployment run outlives the convoy's process) and is waited for, not started again.
     reattaches: bool
 
-    def run(self, member: ConvoyMember) -> None: ...
+    def run(self, member: ConvoyMember) -> int: ...
 
 
 def convoy_tags(record: ConvoyRecord) -> list[str]:
@@ -52,9 +60,11 @@ def convoy_tags(record: ConvoyRecord) -> list[str]:
     return ["samoflow", f"{CONVOY_PREFIX}{record.name}"]
 
 
-def member_run_key(record: ConvoyRecord, member: ConvoyMember) -> str:
-    """One deployment run per member and convoy attempt: a restarted convoy finds it again."""
-    return f"samoflow-convoy-{record.id}-{member.name}-{member.runs}"
+def member_run_key(record: ConvoyRecord, member: ConvoyMember, restart: int = 0) -> str:
+    """One deployment run per member, convoy attempt and crash restart: a restarted convoy
+    finds each again in order (a crashed one ends at once and leads to the next)."""
+    key = f"samoflow-convoy-{record.id}-{member.name}-{member.runs}"
+    return f"{key}.{restart}" if restart else key
 
 
 def member_runner(record: ConvoyRecord, wave: int) -> MemberRunner:
@@ -93,29 +103,51 @@ class DeploymentMembers:
 
     def __init__(self, record: ConvoyRecord, settings: Settings) -> None:
         self._record = record
-        self._deployment = settings.convoy_member_deployment
-        self._poll_seconds = settings.convoy_poll_seconds
+        self._settings = settings
         # run_deployment numbers the convoy's placeholder task runs from the shared flow
         # context: creating two at once could give both the same number (the same task run).
         self._creating = threading.Lock()
 
-    def run(self, member: ConvoyMember) -> None:
+    def run(self, member: ConvoyMember) -> int:
+        files = SessionFiles(Path(member.session_dir))
+        restart = 0
+        while True:
+            ended = self._wait(self._dispatch(member, restart), member.name)
+            if ended.state is not None and ended.state.is_completed():
+                return restart
+            self._wait_while_running_elsewhere(files)
+            if report_of(files).lifecycle is not Lifecycle.ACTIVE:
+                return restart  # it ended anyway: its files say how, the convoy reads them
+            crashed = ended.state is not None and ended.state.is_crashed()
+            if not crashed or restart >= self._settings.session_flow_retries:
+                raise MemberRunFailed(f"flow run {ended.name} ended {_describe(ended)}")
+            restart += 1
+            get_run_logger().warning(
+                "member %s: run %s crashed (%s); starting it again (%d of %d)",
+                member.name,
+                ended.name,
+                _describe(ended),
+                restart,
+                self._settings.session_flow_retries,
+            )
+
+    def _dispatch(self, member: ConvoyMember, restart: int) -> UUID:
         with self._creating:
             created = run_deployment(
-                self._deployment,
+                self._settings.convoy_member_deployment,
                 parameters={"session_dir": member.session_dir},
                 flow_run_name=f"session-{member.name} (convoy {self._record.name})",
                 tags=convoy_tags(self._record),
-                idempotency_key=member_run_key(self._record, member),
+                idempotency_key=member_run_key(self._record, member, restart),
                 timeout=0,  # created (or found again by its key); waited for below
                 as_subflow=True,
             )
         assert isinstance(created, FlowRun)  # a sync caller gets the sync variant's value
-        ended = self._wait(created.id, member.name)
-        if ended.state is None or not ended.state.is_completed():
-            state = ended.state.type.value if ended.state else "no state"
-            detail = f": {ended.state.message}" if ended.state and ended.state.message else ""
-            raise MemberRunFailed(f"flow run {ended.name} ended {state}{detail}")
+        return created.id
+
+    def _wait_while_running_elsewhere(self, files: SessionFiles) -> None:
+        while running_elsewhere(files, self._settings):
+            time.sleep(self._settings.convoy_poll_seconds)
 
     def _wait(self, run_id: UUID, name: str) -> FlowRun:
         """Until the run is final; a human gate (paused) or a queued run is waited for too."""
@@ -129,7 +161,7 @@ class DeploymentMembers:
                 else:
                     if run.state is not None and run.state.is_final():
                         return run
-                time.sleep(self._poll_seconds)
+                time.sleep(self._settings.convoy_poll_seconds)
 
 
 class SubflowMembers:
@@ -166,7 +198,7 @@ class SubflowMembers:
         self._creating.release()
         return place
 
-    def run(self, member: ConvoyMember) -> None:
+    def run(self, member: ConvoyMember) -> int:
         self._creating.acquire()
         opened = threading.Event()
 
@@ -182,13 +214,20 @@ class SubflowMembers:
             hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
             with tags(*self._tags):
                 session_flow.with_options(on_running=hooks)(member.session_dir)
+            return 0  # a crash here is this process's: the flow's retries or the monitor's
         finally:
             if not opened.is_set():  # failed before it ran: let the others go on
                 opened.set()
                 self._count()
 
 
-def in_flow_context(function: Callable[[ConvoyMember], None]) -> Callable[[ConvoyMember], None]:
+def _describe(run: FlowRun) -> str:
+    if run.state is None:
+        return "with no state"
+    return run.state.type.value + (f": {run.state.message}" if run.state.message else "")
+
+
+def in_flow_context(function: Callable[[ConvoyMember], int]) -> Callable[[ConvoyMember], int]:
     """Run `function` in a copy of this thread's context: the subflow knows its parent."""
     context = contextvars.copy_context()
     return lambda member: context.run(function, member)

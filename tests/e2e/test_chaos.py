@@ -227,12 +227,15 @@ signal = { status = "blocked", reason = "the short scenario ends here" }
 """
 
 
+@pytest.mark.parametrize("own_root", [False, True], ids=["project-root", "worker-own-root"])
 def test_the_monitor_flow_restarts_a_session_whose_orchestrator_died(
-    repo: Path, chaos_settings: Settings
+    repo: Path, chaos_settings: Settings, own_root: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.monitor import monitor_flow
 
     files = new_session(repo, SHORT, name="short", auto_approve=True)
+    if own_root:  # a worker of `up --own-roots`: it looks after the project's root too
+        monkeypatch.setenv("SAMOFLOW_SESSIONS_ROOT", str(repo.parent / "worker-root"))
     try:
         write_lease(files.lease, lease_for(os.getpid(), 12345.0))  # a pid that is not its own
         checks = monitor_flow(str(repo))

@@ -81,7 +81,7 @@ def start_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[str, str
     assert "deployment run" in convoy.stdout, convoy.stdout
 
 
-def kill_flow_run_process(run_id: str) -> None:
+def kill_flow_run_process(run_id: str) -> bool:
     """SIGKILL the process a worker started for the flow run (its env names the run)."""
     for process in psutil.process_iter(["cmdline"]):
         try:
@@ -89,10 +89,10 @@ def kill_flow_run_process(run_id: str) -> None:
                 process.environ().get("PREFECT__FLOW_RUN_ID") == run_id
             ):
                 process.kill()
-                return
+                return True
         except psutil.Error:
             continue
-    raise AssertionError(f"no process runs flow run {run_id}")
+    return False  # it ended before it could be killed
 
 
 @pytest.mark.timeout(600)
@@ -151,15 +151,25 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             runs = runs_of(found, "samoflow-session")
             return [r for r in runs if "convoy:spread" in r["tags"]]
 
-        # The convoy's process dies while its members run on the workers: a new convoy run
-        # must wait for those runs, not start them again.
+        # A member's process dies: the convoy starts that run again. Then the convoy's own
+        # process dies while members run on the workers: a new convoy run must wait for
+        # those runs (and that restart), not start any of them again.
         wait_until(
             lambda: sum(r["state"] == "RUNNING" for r in members_of(query(api))) >= 2,
             180,
             "members running",
         )
+        running = [r for r in members_of(query(api)) if r["state"] == "RUNNING"]
+        killed = next(r for r in running if kill_flow_run_process(r["id"]))
+        wait_until(
+            lambda: any(
+                r["id"] == killed["id"] and r["state"] == "CRASHED" for r in members_of(query(api))
+            ),
+            60,
+            "the killed member run to be marked crashed",
+        )
         (first,) = runs_of(query(api), "samoflow-convoy")
-        kill_flow_run_process(first["id"])
+        assert kill_flow_run_process(first["id"])
         wait_until(
             lambda: runs_of(query(api), "samoflow-convoy")[0]["state"] == "CRASHED",
             60,
@@ -175,8 +185,15 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         wait_until(convoy_completed, 400, "the second convoy run to complete")
         found = query(api)
         members = members_of(found)
-        assert sorted(r["name"] for r in members) == [f"session-{n} (convoy spread)" for n in names]
-        assert {r["state"] for r in members} == {"COMPLETED"}  # six runs: none started twice
+        again = killed["name"]  # the one crashed run was started once more, by the convoy
+        assert sorted(r["name"] for r in members) == sorted(
+            [f"session-{n} (convoy spread)" for n in names] + [again]
+        )
+        assert sorted((r["name"], r["state"]) for r in members if r["name"] == again) == [
+            (again, "COMPLETED"),
+            (again, "CRASHED"),
+        ]
+        assert [r["state"] for r in members if r["name"] != again] == ["COMPLETED"] * 5
         assert all({"role:coordinator", "phase:done"} <= set(r["tags"]) for r in members)
         workers = {found["ran_by"].get(r["id"]) for r in members}
         assert workers == {"samoflow-worker-1", "samoflow-worker-2"}  # one convoy, both workers
@@ -186,6 +203,8 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         assert [m["state"] for m in record["members"]] == ["done"] * 6
         assert [m["merge"]["status"] for m in record["members"]] == ["merged"] * 6
         assert [m["runs"] for m in record["members"]] == [1] * 6
+        restarted = [m["name"] for m in record["members"] if m["restarts"]]
+        assert [f"session-{n} (convoy spread)" for n in restarted] == [again]
         assert record["notice"] is not None  # one completion notice, by the second run
 
         wait_until(

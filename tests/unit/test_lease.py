@@ -22,6 +22,7 @@ from samoflow.lease import (
     process_identity,
     read_lease,
     refresh,
+    running_elsewhere,
     write_lease,
 )
 from samoflow.session_files import SessionFiles
@@ -171,3 +172,22 @@ def test_an_unreadable_lease_is_an_error_not_an_absent_one(files: SessionFiles) 
     files.lease.write_text("{half a lease")
     with pytest.raises(LeaseError, match="unreadable"):
         read_lease(files.lease)
+
+
+def test_running_elsewhere_only_for_another_live_holder(
+    files: SessionFiles, other_process: subprocess.Popen[bytes]
+) -> None:
+    assert not running_elsewhere(files, FAST)  # no lease
+    write_lease(files.lease, lease_of(other_process.pid))
+    assert running_elsewhere(files, FAST)  # the monitor's restart, say: wait for it
+    stale = utcnow() - timedelta(seconds=60)
+    write_lease(files.lease, lease_of(other_process.pid, heartbeat_at=stale))
+    assert not running_elsewhere(files, FAST)  # hung: not running the session
+    write_lease(files.lease, lease_of(process_identity()[0]))
+    assert not running_elsewhere(files, FAST)  # this process's own lease
+    write_lease(files.lease, lease_of(other_process.pid, host="elsewhere"))
+    assert running_elsewhere(files, FAST)  # another host with a fresh heartbeat
+    write_lease(files.lease, lease_of(other_process.pid))
+    other_process.kill()
+    other_process.wait()
+    assert not running_elsewhere(files, FAST)  # its process is gone
