@@ -195,7 +195,18 @@ def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
     if alive is Liveness.FOREIGN:
         return SessionCheck(session=files.name, verdict=Verdict.FOREIGN,
                             detail=f"run on {lease.host}, {age}", pid=lease.pid)
+    grace = monitor.settings.convoy_member_grace_seconds
+    if alive is Liveness.DEAD and _in_convoy(files) and lease.heartbeat_age(now) < grace:
+        # Its convoy waits for its run and starts a crashed one again: two restarters
+        # would race for the lease. The convoy acts first; if it is gone too, we do.
+        return SessionCheck(session=files.name, verdict=Verdict.BACKING_OFF,
+                            detail=f"a convoy member: its convoy may restart it ({age})",
+                            pid=lease.pid)
     return _Dead(state=state, lease=lease, liveness=alive)
+
+
+def _in_convoy(files: SessionFiles) -> bool:
+    return read_spec(files.spec).convoy is not None
 
 
 def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck:

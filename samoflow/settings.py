@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     convoy_member_deployment: str = "samoflow-session/session"
     # How often a convoy asks Prefect whether a member's deployment run has ended.
     convoy_poll_seconds: float = Field(2.0, gt=0)
+    # A convoy member whose orchestrator died is left this long to its convoy, which sees
+    # the crashed run and starts it again itself; after it the monitor restarts the member.
+    convoy_member_grace_seconds: float = Field(30.0, ge=0)
     # The SlackAlerts block to send through; when no block has this name, notices are printed.
     slack_block: str = "samoflow-slack"
     # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.

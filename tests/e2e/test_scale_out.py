@@ -107,6 +107,9 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         "PREFECT_HOME": str(home / ".prefect"),
         "SAMOFLOW_HOME": str(home / ".samoflow"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The scheduled monitor sweeps the members too: leave a crashed one to its convoy
+        # (the default 30 s is ample; a loaded CI machine starts runs slower).
+        "SAMOFLOW_CONVOY_MEMBER_GRACE_SECONDS": "90",
     }
     env.pop("PREFECT_API_URL", None)
     repo = make_repo(tmp_path / "project")

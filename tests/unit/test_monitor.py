@@ -37,6 +37,7 @@ from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, load_state
 from samoflow.sessions import unblock
 from samoflow.settings import Settings
+from samoflow.spec import read_spec, write_spec
 from tests.support.sessions import new_session
 
 SETTINGS = Settings(
@@ -345,3 +346,20 @@ def test_monitor_once_prints_every_session_and_starts_nothing_that_needs_no_help
     assert result.exit_code == 0, result.output
     assert "finished" in result.output and "inactive" in result.output
     assert "idle" in result.output and "not-running" in result.output
+
+
+def test_a_dead_convoy_member_is_left_to_its_convoy_for_the_grace_then_restarted(
+    repo: Path, monitor: Monitor, launcher: FakeLauncher, clock: Clock
+) -> None:
+    files = active_session(repo)
+    write_spec(files.spec, read_spec(files.spec).model_copy(update={"convoy": "batch"}))
+    dead_orchestrator(files, clock)  # its last heartbeat: now
+
+    clock.advance(SETTINGS.convoy_member_grace_seconds - 1)
+    waiting = check_session(files, monitor)
+    assert waiting.verdict is Verdict.BACKING_OFF and "convoy" in waiting.detail
+    assert launcher.launched == [] and read_restart_log(files).restarts == ()
+
+    clock.advance(2)  # the convoy did not start it again: it may be gone too
+    assert check_session(files, monitor).verdict is Verdict.RESTARTED
+    assert len(launcher.launched) == 1
