@@ -12,8 +12,9 @@
 ended, and raises `MemberRunFailed` when that run did not complete (the session flow failed
 after its retries, was cancelled, or crashed more often than `session_flow_retries`).
 A crashed deployment run (its process died: the files keep the session) is started again
-by the convoy, which is the one waiting for it, unless another orchestrator (the monitor's
-restart) already runs the session: then the convoy waits for that one.
+by the convoy, which is the one waiting for it. If another orchestrator holds the session
+meanwhile (the monitor's restart: its run then fails on the lease), the convoy waits for
+that one to finish and reads the outcome from the files.
 """
 
 from __future__ import annotations
@@ -115,21 +116,23 @@ class DeploymentMembers:
             ended = self._wait(self._dispatch(member, restart), member.name)
             if ended.state is not None and ended.state.is_completed():
                 return restart
-            self._wait_while_running_elsewhere(files)
-            if report_of(files).lifecycle is not Lifecycle.ACTIVE:
-                return restart  # it ended anyway: its files say how, the convoy reads them
             crashed = ended.state is not None and ended.state.is_crashed()
-            if not crashed or restart >= self._settings.session_flow_retries:
-                raise MemberRunFailed(f"flow run {ended.name} ended {_describe(ended)}")
-            restart += 1
-            get_run_logger().warning(
-                "member %s: run %s crashed (%s); starting it again (%d of %d)",
-                member.name,
-                ended.name,
-                _describe(ended),
-                restart,
-                self._settings.session_flow_retries,
-            )
+            if crashed and restart < self._settings.session_flow_retries and _active(files):
+                # Keyed by its number: a convoy that died after starting it finds it again.
+                restart += 1
+                get_run_logger().warning(
+                    "member %s: run %s crashed (%s); starting it again (%d of %d)",
+                    member.name,
+                    ended.name,
+                    _describe(ended),
+                    restart,
+                    self._settings.session_flow_retries,
+                )
+                continue
+            self._wait_while_running_elsewhere(files)  # the monitor's restart, say
+            if not _active(files):
+                return restart  # it ended anyway: its files say how, the convoy reads them
+            raise MemberRunFailed(f"flow run {ended.name} ended {_describe(ended)}")
 
     def _dispatch(self, member: ConvoyMember, restart: int) -> UUID:
         with self._creating:
@@ -219,6 +222,11 @@ class SubflowMembers:
             if not opened.is_set():  # failed before it ran: let the others go on
                 opened.set()
                 self._count()
+
+
+def _active(files: SessionFiles) -> bool:
+    """Work left that an orchestrator should do (not done, blocked or at a gate)."""
+    return report_of(files).lifecycle in (Lifecycle.NEW, Lifecycle.ACTIVE)
 
 
 def _describe(run: FlowRun) -> str:
