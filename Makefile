@@ -30,7 +30,7 @@ demo: $(STAMP)
 test: setup
 	$(BIN)/ruff check samoflow flows tasks blocks tests benchmarks
 	$(BIN)/mypy
-	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q
+	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

@@ -116,10 +116,10 @@ def test_the_automation_alerts_slack_nudges_and_hands_off_a_silent_agent(
                     TRIGGERS_RELOAD_SECONDS + 1,
                     "the triggers service to load the automation",
                 )
-                report, latency = run_until_alerted(files, slack)
+                report, _ = run_until_alerted(files, slack)
         finally:
             delete_stall_automation()
-        assert latency < STALL_SECONDS + 10, f"alert {latency:.1f} s after the last progress"
+        # How soon it alerts is measured in benchmarks/stall_latency.py, not asserted here.
         steps = read_stall_log(files).steps
         assert [(s.action, s.by) for s in steps] == [
             (StallAction.NUDGE, "automation"),
