@@ -30,7 +30,7 @@ from tasks.heartbeat import report_progress
 from tasks.inbox import deliver_inbox, route_outbox
 from tasks.iteration import AgentFailedError, AgentStalledError, RateLimitedError, run_iteration
 from tasks.notify import notify_humans
-from tasks.run_tags import session_run_name, tag_session_run
+from tasks.run_tags import session_run_name
 
 
 class GateInput(RunInput):
@@ -49,7 +49,6 @@ def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
     files = SessionFiles(Path(session_dir))
     with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
-        run_tags = tag_session_run(session_dir, None)  # role and phase, for the UI's filters
         while True:
             state = load_state(files)
             if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
@@ -71,7 +70,6 @@ def session_flow(session_dir: str) -> SessionReport:
             publish_session_artifacts(session_dir)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
-            run_tags = tag_session_run(session_dir, run_tags)
 
 
 def run_requested_workers(session_dir: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
-from prefect import get_run_logger, tags
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
@@ -41,7 +41,7 @@ from samoflow.lease import running_elsewhere
 from samoflow.session_files import SessionFiles
 from samoflow.session_state import Lifecycle, report_of
 from samoflow.settings import Settings, get_settings
-from tasks.run_tags import CONVOY_PREFIX
+from tasks.run_tags import session_run_tags
 
 
 class MemberRunFailed(RuntimeError):
@@ -56,11 +56,6 @@ class MemberRunner(Protocol):
     def run(self, member: ConvoyMember) -> int: ...
 
 
-def convoy_tags(record: ConvoyRecord) -> list[str]:
-    """The UI's filter for one convoy's member runs, from their creation on."""
-    return ["samoflow", f"{CONVOY_PREFIX}{record.name}"]
-
-
 def member_run_key(record: ConvoyRecord, member: ConvoyMember, restart: int = 0) -> str:
     """One deployment run per member, convoy attempt and crash restart: a restarted convoy
     finds each again in order (a crashed one ends at once and leads to the next)."""
@@ -71,7 +66,7 @@ def member_run_key(record: ConvoyRecord, member: ConvoyMember, restart: int = 0)
 def member_runner(record: ConvoyRecord, wave: int) -> MemberRunner:
     """Deployment runs when served (see `Settings.convoy_dispatch`), subflows otherwise."""
     settings = get_settings()
-    subflows = SubflowMembers(record, wave=wave, spacing=settings.convoy_start_spacing_seconds)
+    subflows = SubflowMembers(wave=wave, spacing=settings.convoy_start_spacing_seconds)
     if settings.convoy_dispatch == "subflow":
         return subflows
     if settings.convoy_dispatch == "auto" and deployment.get_id() is None:
@@ -140,7 +135,7 @@ class DeploymentMembers:
                 self._settings.convoy_member_deployment,
                 parameters={"session_dir": member.session_dir},
                 flow_run_name=f"session-{member.name} (convoy {self._record.name})",
-                tags=convoy_tags(self._record),
+                tags=session_run_tags(SessionFiles(Path(member.session_dir))),
                 idempotency_key=member_run_key(self._record, member, restart),
                 timeout=0,  # created (or found again by its key); waited for below
                 as_subflow=True,
@@ -180,10 +175,7 @@ class SubflowMembers:
 
     reattaches = False  # the subflows of a convoy process that died died with it
 
-    def __init__(
-        self, record: ConvoyRecord, wave: int, spacing: float, hold_seconds: float = 60.0
-    ) -> None:
-        self._tags = convoy_tags(record)
+    def __init__(self, wave: int, spacing: float, hold_seconds: float = 60.0) -> None:
         self._spacing = spacing
         self._creating = threading.Lock()
         self._counting = threading.Lock()
@@ -215,8 +207,8 @@ class SubflowMembers:
         hook: Any = on_running  # a state hook: (flow, flow_run, state) -> None
         try:
             hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
-            with tags(*self._tags):
-                session_flow.with_options(on_running=hooks)(member.session_dir)
+            session_flow.with_options(on_running=hooks)(member.session_dir)  # untagged: see
+            # tasks/run_tags.py for what tags on in-process runs cost
             return 0  # a crash here is this process's: the flow's retries or the monitor's
         finally:
             if not opened.is_set():  # failed before it ran: let the others go on

@@ -1,31 +1,21 @@
-"""Names and tags the Prefect UI shows a session's flow run with: `session-<name>`, its
-convoy, and the tags `role:<role>`, `phase:<phase>`, `convoy:<name>` (for its filters).
+"""Names and tags the Prefect UI shows session runs with: every session run is named
+`session-<name> (convoy <c>)`; a member run a served convoy creates is tagged `role:<role>`
+and `convoy:<name>` (given to `run_deployment`).
 
-The phase changes while the run goes on, so the run's tags are rewritten when it does (one
-API call per change).
-Tagging never fails a session: a lost tag is a stale filter in the UI, nothing more.
+Measured, and why there is no more: a `tags` context around in-process subflows or tasks
+tags every task run inside, and each tagged task run asks the server for tag concurrency
+slots (`increment-with-lease`), which a busy SQLite server answers 503: a 3-member convoy
+went from 10 s to 34 s. Rewriting a running flow run's tags (`PATCH /flow_runs/{id}`, for
+the phase) stalled sessions 60 s on SQLite while the stall automation wrote its buckets.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from uuid import UUID
-
-import httpx
-from prefect.client.orchestration import get_client
-from prefect.exceptions import PrefectHTTPStatusError
-from prefect.runtime import flow_run
-
 from samoflow.session_files import SessionFiles
-from samoflow.session_state import load_state
 from samoflow.spec import read_spec
 
 ROLE_PREFIX = "role:"
-PHASE_PREFIX = "phase:"
 CONVOY_PREFIX = "convoy:"
-
-log = logging.getLogger(__name__)
 
 
 def session_run_name(files: SessionFiles) -> str:
@@ -37,33 +27,10 @@ def session_run_name(files: SessionFiles) -> str:
     return f"session-{files.name}" + (f" (convoy {convoy})" if convoy else "")
 
 
-def session_tags(files: SessionFiles) -> set[str]:
+def session_run_tags(files: SessionFiles) -> list[str]:
+    """The tags a served convoy creates its member's run with: its role and its convoy."""
     spec = read_spec(files.spec)
-    wanted = {f"{ROLE_PREFIX}{spec.role.value}", f"{PHASE_PREFIX}{load_state(files).phase.value}"}
+    tags = ["samoflow", f"{ROLE_PREFIX}{spec.role.value}"]
     if spec.convoy:
-        wanted.add(f"{CONVOY_PREFIX}{spec.convoy}")
-    return wanted
-
-
-def tag_session_run(session_dir: str, known: frozenset[str] | None) -> frozenset[str] | None:
-    """Bring this run's role and phase tags up to date; returns its tags (None: unknown).
-
-    `known` is what the last call returned, so an unchanged phase costs no API call.
-    """
-    current_id = flow_run.get_id()
-    if current_id is None:
-        return known
-    run_id = UUID(current_id)
-    wanted = session_tags(SessionFiles(Path(session_dir)))
-    try:
-        with get_client(sync_client=True) as client:
-            current = known if known is not None else frozenset(client.read_flow_run(run_id).tags)
-            ours = (ROLE_PREFIX, PHASE_PREFIX, CONVOY_PREFIX)
-            kept = {t for t in current if not t.startswith(ours)}
-            updated = frozenset(kept | wanted)
-            if updated != current:
-                client.update_flow_run(run_id, tags=sorted(updated))
-    except (httpx.HTTPError, PrefectHTTPStatusError) as error:
-        log.warning("could not tag flow run %s: %s", run_id, error)
-        return None
-    return updated
+        tags.append(f"{CONVOY_PREFIX}{spec.convoy}")
+    return tags

@@ -92,6 +92,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
+            _drain_to_api()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -104,6 +105,17 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _drain_to_api() -> None:
+    """Send the logs and events Prefect still queues while the server runs: once it has
+    stopped, each queued batch waits out connection retries at interpreter exit (about a
+    minute of "Error logging to API" after the last test)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30, at_exit=False)
+    EventsWorker.drain_all(timeout=30, at_exit=False)
 
 
 def make_repo(path: Path) -> Path:

@@ -198,7 +198,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         ]
         assert [r["state"] for r in members if r["name"] != again] == ["COMPLETED"] * 5
         finished = [r for r in members if r["state"] == "COMPLETED"]
-        assert all({"role:coordinator", "phase:done"} <= set(r["tags"]) for r in finished)
+        assert all("role:coordinator" in r["tags"] for r in finished)
         workers = {found["ran_by"].get(r["id"]) for r in members}
         assert workers == {"samoflow-worker-1", "samoflow-worker-2"}  # one convoy, both workers
 

@@ -63,8 +63,6 @@ def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
     parent = next(r for r in runs if r.name == f"convoy-{name}")
     children = [r for r in runs if r.name != f"convoy-{name}"]
     assert len(children) == len(members) and all(r.parent_task_run_id for r in children)
-    tags = {f"convoy:{name}", "role:coordinator", "phase:done"}  # plan members sit at the top
-    assert all(tags <= set(r.tags) for r in children)
     assert parent.state is not None and parent.state.is_completed()
 
 
