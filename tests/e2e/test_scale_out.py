@@ -17,7 +17,7 @@ import pytest
 
 from samoflow.served import read_up
 from tests.conftest import free_port, make_repo, wait_until
-from tests.support.convoys import full_scenario, write_plan
+from tests.support.convoys import full_scenario, start_served_convoy, write_plan
 
 pytestmark = pytest.mark.slow
 
@@ -67,18 +67,6 @@ def query(env: dict[str, str]) -> dict[str, Any]:
 
 def runs_of(found: dict[str, Any], flow: str) -> list[dict[str, Any]]:
     return [r for r in found["runs"] if r["flow"] == flow]
-
-
-def start_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[str, str]) -> None:
-    convoy = subprocess.run(
-        [*samoflow, "convoy", str(plan), "--repo", str(repo)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert convoy.returncode == 0, convoy.stdout + convoy.stderr
-    assert "deployment run" in convoy.stdout, convoy.stdout
 
 
 def kill_flow_run_process(run_id: str) -> bool:
@@ -148,7 +136,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
     api = {**env, "PREFECT_API_URL": state.api_url}
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        start_convoy(samoflow, plan, repo, env)
+        start_served_convoy(samoflow, plan, repo, env)
 
         def members_of(found: dict[str, Any]) -> list[dict[str, Any]]:
             runs = runs_of(found, "samoflow-session")
@@ -178,7 +166,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             60,
             "the killed convoy run to be marked crashed",
         )
-        start_convoy(samoflow, plan, repo, env)  # the user runs the same command again
+        start_served_convoy(samoflow, plan, repo, env)  # the user runs the same command again
 
         def convoy_completed() -> bool:
             states = sorted(r["state"] for r in runs_of(query(api), "samoflow-convoy"))

@@ -15,6 +15,7 @@ import pytest
 
 from samoflow.served import read_up
 from tests.conftest import free_port, make_repo, wait_until
+from tests.support.convoys import start_served_convoy
 
 pytestmark = pytest.mark.slow
 
@@ -110,15 +111,7 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
                 for n in ("one", "two")
             )
         )
-        convoy = subprocess.run(
-            [*samoflow, "convoy", str(plan), "--repo", str(repo)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert convoy.returncode == 0, convoy.stdout + convoy.stderr
-        assert "deployment run" in convoy.stdout, convoy.stdout
+        start_served_convoy(samoflow, plan, repo, env)
         record = repo / ".samoflow" / "sessions" / "_convoys" / "served.json"
 
         def convoy_done() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -72,3 +73,16 @@ def use_slack(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SAMOFLOW_SLACK_RETRIES", "2")
     get_settings.cache_clear()
     return name
+
+
+def start_served_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[str, str]) -> None:
+    """`samoflow convoy` against a served setup: it creates the convoy's deployment run."""
+    convoy = subprocess.run(
+        [*samoflow, "convoy", str(plan), "--repo", str(repo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert convoy.returncode == 0, convoy.stdout + convoy.stderr
+    assert "deployment run" in convoy.stdout, convoy.stdout
