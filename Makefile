@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/samoflow demo
 
 test: setup
-	$(BIN)/ruff check samoflow flows tasks blocks tests benchmarks
+	$(BIN)/ruff check samoflow tests benchmarks
 	$(BIN)/mypy
 	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q --durations=15
 

@@ -138,8 +138,8 @@ def start_server(home: Path) -> subprocess.Popen[bytes]:
 def run_once(
     sessions: int, concurrency: int, sleep: float, server_pids: set[int]
 ) -> dict[str, float]:
-    from flows.convoy import convoy_flow
-    from samoflow.demo import make_demo_project
+    from samoflow.cli.demo import make_demo_project
+    from samoflow.flows.convoy import convoy_flow
 
     folder = Path(tempfile.mkdtemp(prefix="samoflow-speedup-"))
     project = make_demo_project(folder)

@@ -85,13 +85,13 @@ def main(messages: int = 60) -> None:
 
 
 def measure(messages: int) -> None:
-    from flows.session import session_flow
-    from samoflow.demo import make_demo_project
-    from samoflow.inbox import new_message
+    from samoflow.cli.demo import make_demo_project
+    from samoflow.flows.session import session_flow
+    from samoflow.inbox.messages import new_message
     from samoflow.project import load_config
-    from samoflow.sessions import create_session
-    from samoflow.spec import AgentKind, AgentSpec
-    from tasks.inbox import send_message
+    from samoflow.session.spec import AgentKind, AgentSpec
+    from samoflow.session.store import create_session
+    from samoflow.tasks.inbox import send_message
 
     work = Path(tempfile.mkdtemp(prefix="samoflow-inbox-"))
     (work / "echo.toml").write_text(SCENARIO)

@@ -32,13 +32,13 @@ printf '%s' "$s" > "$SAMOFLOW_SESSION_DIR/_signal.json"
 
 def main(iterations: int = 60) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.session import session_flow
-    from samoflow.demo import make_demo_project
-    from samoflow.history import iterations as iteration_entries
-    from samoflow.history import read_history
+    from samoflow.cli.demo import make_demo_project
+    from samoflow.flows.session import session_flow
     from samoflow.project import load_config
-    from samoflow.sessions import create_session
-    from samoflow.spec import AgentKind, AgentSpec
+    from samoflow.session.history import iterations as iteration_entries
+    from samoflow.session.history import read_history
+    from samoflow.session.spec import AgentKind, AgentSpec
+    from samoflow.session.store import create_session
 
     workdir = Path(tempfile.mkdtemp(prefix="samoflow-bench-"))
     script = workdir / "noop.sh"

@@ -25,15 +25,15 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from samoflow.demo import make_demo_project
-from samoflow.history import iterations, read_history
-from samoflow.journal import read_journal
-from samoflow.lease import Lease, read_lease
+from samoflow.cli.demo import make_demo_project
+from samoflow.health.lease import Lease, read_lease
+from samoflow.health.restart import launch_local
 from samoflow.project import load_config
-from samoflow.restart import launch_local
-from samoflow.session_files import SessionFiles
-from samoflow.sessions import create_session
-from samoflow.spec import AgentKind, AgentSpec
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import iterations, read_history
+from samoflow.session.journal import read_journal
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.store import create_session
 
 MONITOR_INTERVAL_SECONDS = 5
 DEADLINE_SECONDS = 120.0
@@ -139,7 +139,7 @@ def main(trials: int = 3) -> None:
     scenario.write_text(SCENARIO, encoding="utf-8")
     with prefect_api(workdir):
         monitor = subprocess.Popen(
-            [sys.executable, "-m", "samoflow.cli_monitor", "--interval",
+            [sys.executable, "-m", "samoflow.cli.monitor", "--interval",
              str(MONITOR_INTERVAL_SECONDS), "--repo", str(project)],
             stdout=(workdir / "monitor.log").open("wb"), stderr=subprocess.STDOUT)
         try:

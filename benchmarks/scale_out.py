@@ -34,10 +34,10 @@ from pathlib import Path
 import psutil
 
 from benchmarks.convoy_speedup import write_plan
-from samoflow.convoy import convoy_path
-from samoflow.demo import make_demo_project
+from samoflow.cli.demo import make_demo_project
+from samoflow.convoy.record import convoy_path
 from samoflow.project import load_config
-from samoflow.served import read_up
+from samoflow.serve.local import read_up
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qtAc"]
 SAMOFLOW = [sys.executable, "-m", "samoflow.cli"]

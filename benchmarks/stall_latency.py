@@ -48,13 +48,13 @@ def configure(stall_seconds: float, grace_seconds: float, heartbeat: float) -> N
 
 def one_stall(project: Path, name: str, slack: object) -> tuple[float, float]:
     """Run a session until its stall alert; end its agent; the last-progress-to-alert time."""
-    from flows.session import session_flow
     from samoflow.agents.process import kill_process_group
-    from samoflow.journal import read_journal
-    from samoflow.progress import read_progress
+    from samoflow.flows.session import session_flow
+    from samoflow.health.progress import read_progress
     from samoflow.project import load_config
-    from samoflow.sessions import create_session
-    from samoflow.spec import AgentKind, AgentSpec
+    from samoflow.session.journal import read_journal
+    from samoflow.session.spec import AgentKind, AgentSpec
+    from samoflow.session.store import create_session
     from tests.conftest import wait_until
     from tests.support.slack_capture import SlackCapture
 
@@ -142,7 +142,7 @@ def main(
 
 
 def run_all(home: Path, runs: int, stall: float, heartbeat: float) -> None:
-    from samoflow.demo import make_demo_project
+    from samoflow.cli.demo import make_demo_project
     from tests.conftest import wait_until
     from tests.support.slack_capture import slack_capture
     from tests.support.stall import (
@@ -156,7 +156,7 @@ def run_all(home: Path, runs: int, stall: float, heartbeat: float) -> None:
 
     project = make_demo_project(home)
     with slack_capture() as slack:
-        from blocks.slack import SlackAlerts
+        from samoflow.blocks.slack import SlackAlerts
 
         SlackAlerts(webhook_url=slack.url).save("bench-slack", overwrite=True)
         os.environ["SAMOFLOW_SLACK_BLOCK"] = "bench-slack"

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from samoflow.demo import make_demo_project
+from samoflow.cli.demo import make_demo_project
 
 SLOW_FULL = "\n".join(
     ['name = "slow"']

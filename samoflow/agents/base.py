@@ -7,8 +7,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.history import Usage
-from samoflow.rate_limit import RateLimit
+from samoflow.economy.rate_limit import RateLimit
+from samoflow.session.history import Usage
 
 
 class AgentRequest(BaseModel):

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from samoflow.agents.base import AgentRequest, OutputObserver
 from samoflow.agents.claude_stream import StreamParser
 from samoflow.agents.environment import agent_environment
-from samoflow.history import Usage
-from samoflow.rate_limit import RateLimit, from_api_error
+from samoflow.economy.rate_limit import RateLimit, from_api_error
+from samoflow.session.history import Usage
 
 
 class ClaudeObserver:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from samoflow.agents.base import AgentRequest, OutputObserver
 from samoflow.agents.environment import agent_environment
-from samoflow.usage_report import UsageReportObserver
+from samoflow.economy.usage_report import UsageReportObserver
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from samoflow.agents.base import AgentAdapter
 from samoflow.agents.command import CommandAgent
 from samoflow.agents.scripted import scripted_agent
-from samoflow.spec import AgentKind, AgentSpec
+from samoflow.session.spec import AgentKind, AgentSpec
 
 
 def make_adapter(spec: AgentSpec, secret_env: dict[str, str] | None = None) -> AgentAdapter:

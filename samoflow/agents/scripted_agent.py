@@ -20,8 +20,8 @@ from typing import Any
 
 from samoflow.agents.scenario import Step, load_scenario
 from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_text
-from samoflow.overview import set_field
-from samoflow.usage_report import USAGE_PREFIX
+from samoflow.economy.usage_report import USAGE_PREFIX
+from samoflow.session.overview import set_field
 
 GIT_IDENTITY = [
     "-c",

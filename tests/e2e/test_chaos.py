@@ -1,7 +1,7 @@
 """Chaos: SIGKILL the orchestrator mid-iteration, twice; the monitor brings the session back.
 
 Real pieces only: a git repo, the scripted agent as a process, detached orchestrators
-(`python -m samoflow.resume`) on a real Prefect server, and the monitor's sweep.
+(`python -m samoflow.cli.resume`) on a real Prefect server, and the monitor's sweep.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import git
 import psutil
 import pytest
 
-from samoflow.history import EntryKind, iterations, read_history
-from samoflow.journal import read_journal
-from samoflow.lease import Lease, lease_for, read_lease, write_lease
-from samoflow.monitor import Monitor, SessionCheck, Verdict, sweep
-from samoflow.notify import Notice
-from samoflow.restart import launch_local
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, load_state
+from samoflow.health.lease import Lease, lease_for, read_lease, write_lease
+from samoflow.health.monitor import Monitor, SessionCheck, Verdict, sweep
+from samoflow.health.restart import launch_local
+from samoflow.notices.notice import Notice
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import EntryKind, iterations, read_history
+from samoflow.session.journal import read_journal
+from samoflow.session.state import Lifecycle, load_state
 from samoflow.settings import Settings, get_settings
 from tests.conftest import wait_until
 from tests.support.sessions import new_session
@@ -231,7 +231,7 @@ signal = { status = "blocked", reason = "the short scenario ends here" }
 def test_the_monitor_flow_restarts_a_session_whose_orchestrator_died(
     repo: Path, chaos_settings: Settings, own_root: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.monitor import monitor_flow
+    from samoflow.flows.monitor import monitor_flow
 
     files = new_session(repo, SHORT, name="short", auto_approve=True)
     if own_root:  # a worker of `up --own-roots`: it looks after the project's root too

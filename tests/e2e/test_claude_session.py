@@ -10,12 +10,12 @@ from typing import Any
 import git
 import pytest
 
-from flows.session import session_flow
-from samoflow.history import EntryKind, iterations, read_history, total_usage
+from samoflow.flows.session import session_flow
 from samoflow.project import load_config
-from samoflow.session_state import Lifecycle
-from samoflow.sessions import create_session
-from samoflow.spec import AgentKind, AgentSpec
+from samoflow.session.history import EntryKind, iterations, read_history, total_usage
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.state import Lifecycle
+from samoflow.session.store import create_session
 from tests.support.claude_cli import claude_env, find_claude_binary
 from tests.support.fake_anthropic import (
     FakeAnthropic,

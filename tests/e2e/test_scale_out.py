@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from samoflow.served import read_up
+from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import full_scenario, start_served_convoy, write_plan
 

@@ -13,7 +13,7 @@ from uuid import UUID
 import psutil
 import pytest
 
-from samoflow.served import read_up
+from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import start_served_convoy
 

@@ -7,15 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from samoflow.history import HistoryEntry, Outcome, append_entry
 from samoflow.project import load_config
-from samoflow.sessions import create_session
-from samoflow.spec import AgentSpec
+from samoflow.session.history import HistoryEntry, Outcome, append_entry
+from samoflow.session.spec import AgentSpec
+from samoflow.session.store import create_session
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "samoflow.cli_convoy", *args],
+        [sys.executable, "-m", "samoflow.cli.convoy", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -48,8 +48,8 @@ def test_clean_shows_then_removes_only_what_is_safe(repo: Path) -> None:
 
 
 def test_convoys_lists_each_convoy_with_its_progress(repo: Path, tmp_path: Path) -> None:
-    from samoflow.convoy import load_plan
-    from samoflow.convoy_setup import open_plan_convoy
+    from samoflow.convoy.record import load_plan
+    from samoflow.convoy.setup import open_plan_convoy
 
     plan = tmp_path / "plan.toml"
     plan.write_text(

@@ -10,11 +10,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-from flows.convoy import convoy_flow
-from samoflow.convoy import ConvoyError, MemberState, read_convoy
-from samoflow.merge import MergeStatus
+from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
+from samoflow.flows.convoy import convoy_flow
 from samoflow.settings import get_settings
-from tasks.convoy import progress_key, table_key
+from samoflow.tasks.convoy import progress_key, table_key
+from samoflow.workspace.merge import MergeStatus
 from tests.support.convoys import full_scenario, use_slack, write_plan, writes_shared_file
 from tests.support.slack_capture import slack_capture
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import git
 import pytest
 
-from flows.convoy import convoy_flow
-from samoflow.convoy import ConvoyError, MemberState, read_convoy
-from samoflow.history import iterations, read_history
-from samoflow.merge import MergeStatus
+from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
+from samoflow.flows.convoy import convoy_flow
+from samoflow.session.history import iterations, read_history
+from samoflow.workspace.merge import MergeStatus
 from tests.conftest import wait_until
 from tests.support.convoys import full_scenario, use_slack, write_plan
 from tests.support.slack_capture import slack_capture
@@ -56,7 +56,7 @@ def test_a_killed_convoy_restarts_without_rerunning_finished_members_and_announc
         use_slack(slack.url, monkeypatch)
         log = (repo.parent / "convoy-1.log").open("wb")
         first = subprocess.Popen(
-            [sys.executable, "-m", "samoflow.cli_convoy", "convoy", str(plan), "--repo", str(repo)],
+            [sys.executable, "-m", "samoflow.cli.convoy", "convoy", str(plan), "--repo", str(repo)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "200"},

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.session import session_flow
-from samoflow.breakers import RATE_LIMIT_NEEDS
-from samoflow.budget import BudgetLimits, read_limits, write_limits
-from samoflow.history import EntryKind, iterations, read_history
+from samoflow.economy.breakers import RATE_LIMIT_NEEDS
+from samoflow.economy.budget import BudgetLimits, read_limits, write_limits
+from samoflow.flows.session import session_flow
 from samoflow.project import load_config
-from samoflow.session_state import Lifecycle
-from samoflow.sessions import create_session
-from samoflow.spec import AgentKind, AgentSpec
+from samoflow.session.history import EntryKind, iterations, read_history
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.state import Lifecycle
+from samoflow.session.store import create_session
 from tests.support.sessions import new_session
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

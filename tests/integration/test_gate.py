@@ -12,13 +12,13 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.session import session_flow
-from samoflow.gate import GateAnswer, read_gate
-from samoflow.history import EntryKind, read_history
-from samoflow.phases import Phase
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, SessionReport, load_state
-from samoflow.sessions import record_gate_answer
+from samoflow.flows.session import session_flow
+from samoflow.loop.phases import Phase
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import GateAnswer, read_gate
+from samoflow.session.history import EntryKind, read_history
+from samoflow.session.state import Lifecycle, SessionReport, load_state
+from samoflow.session.store import record_gate_answer
 from tests.conftest import wait_until
 from tests.support.sessions import new_session
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from prefect.variables import Variable
 
-from flows.session import session_flow
-from samoflow.gate import GateAnswer
-from samoflow.history import read_history
-from samoflow.inbox import MAX_INLINE_CHARS, Message, deliver, new_message
-from samoflow.journal import read_journal
+from samoflow.flows.session import session_flow
+from samoflow.inbox.messages import MAX_INLINE_CHARS, Message, deliver, new_message
 from samoflow.project import load_config
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle
-from samoflow.sessions import leave_answer
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import GateAnswer
+from samoflow.session.history import read_history
+from samoflow.session.journal import read_journal
+from samoflow.session.state import Lifecycle
+from samoflow.session.store import leave_answer
 from samoflow.settings import get_settings
-from tasks.inbox import PrefectInboxStore, send_message, sent_variable
+from samoflow.tasks.inbox import PrefectInboxStore, send_message, sent_variable
 from tests.conftest import wait_until
 from tests.support.sessions import new_session
 
@@ -112,8 +112,8 @@ signal = { status = "blocked", reason = "replied" }
 SENDER = """
 import sys
 from pathlib import Path
-from samoflow.inbox import new_message
-from tasks.inbox import send_message
+from samoflow.inbox.messages import new_message
+from samoflow.tasks.inbox import send_message
 root, worker = Path(sys.argv[1]), sys.argv[2]
 for n in range(25):
     send_message(root, new_message("crowd", f"{worker}:{n:02d}", sender=worker))
@@ -207,7 +207,7 @@ def exchanging(peer: str) -> str:
 
 
 def test_two_convoy_members_exchange_messages_and_a_convoy_gets_a_broadcast(repo: Path) -> None:
-    from flows.convoy import convoy_flow
+    from samoflow.flows.convoy import convoy_flow
     from tests.support.convoys import write_plan
 
     plan = write_plan(repo.parent, "pair", {"ping": exchanging("pong"), "pong": exchanging("ping")})

@@ -16,14 +16,14 @@ from prefect.client.schemas.filters import (
 from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
-from blocks.agent_config import AgentConfig
-from flows.session import session_flow
 from samoflow.agents.base import AgentRequest
 from samoflow.agents.environment import agent_environment
+from samoflow.blocks.agent_config import AgentConfig
+from samoflow.flows.session import session_flow
 from samoflow.project import load_config
-from samoflow.sessions import create_session
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.store import create_session
 from samoflow.settings import get_settings
-from samoflow.spec import AgentKind, AgentSpec
 from tests.conftest import wait_until
 
 SECRET = "sk-ant-secret-4242-do-not-leak"

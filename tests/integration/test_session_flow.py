@@ -9,12 +9,12 @@ import git
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.session import session_flow
-from samoflow.history import EntryKind, Outcome, iterations, read_history
-from samoflow.phases import Phase
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, load_state
-from tasks.artifacts import overview_key, progress_key
+from samoflow.flows.session import session_flow
+from samoflow.loop.phases import Phase
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import EntryKind, Outcome, iterations, read_history
+from samoflow.session.state import Lifecycle, load_state
+from samoflow.tasks.artifacts import overview_key, progress_key
 from tests.support.sessions import new_session
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.session import session_flow
+from samoflow.flows.session import session_flow
 from tests.support.convoys import use_slack
 from tests.support.sessions import new_session
 from tests.support.slack_capture import slack_capture

@@ -14,17 +14,17 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from typer.testing import CliRunner
 
-from flows.automations import AutomationError, apply_stall_automation
-from flows.session import session_flow
-from samoflow.cli import app
-from samoflow.history import EntryKind, HistoryEntry, Outcome, iterations, read_history
-from samoflow.inbox import Message, MessageKind
-from samoflow.progress import read_progress
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, SessionReport
+from samoflow.cli.app import app
+from samoflow.flows.automations import AutomationError, apply_stall_automation
+from samoflow.flows.session import session_flow
+from samoflow.health.progress import read_progress
+from samoflow.health.stall import StallAction, read_stall_log
+from samoflow.inbox.messages import Message, MessageKind
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import EntryKind, HistoryEntry, Outcome, iterations, read_history
+from samoflow.session.state import Lifecycle, SessionReport
 from samoflow.settings import Settings, get_settings
-from samoflow.stall import StallAction, read_stall_log
-from tasks.heartbeat import STALL_AUTOMATION, stall_automation_served
+from samoflow.tasks.heartbeat import STALL_AUTOMATION, stall_automation_served
 from tests.conftest import wait_until
 from tests.support.convoys import use_slack
 from tests.support.sessions import new_session

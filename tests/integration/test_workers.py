@@ -8,11 +8,11 @@ from pathlib import Path
 import git
 import pytest
 
-from flows.session import session_flow
-from samoflow.convoy import MemberState, read_convoy, worker_convoy_path
-from samoflow.merge import MergeStatus
-from samoflow.session_state import Lifecycle, report_of
-from samoflow.spec import Role, read_spec
+from samoflow.convoy.record import MemberState, read_convoy, worker_convoy_path
+from samoflow.flows.session import session_flow
+from samoflow.session.spec import Role, read_spec
+from samoflow.session.state import Lifecycle, report_of
+from samoflow.workspace.merge import MergeStatus
 from tests.support.convoys import full_scenario
 from tests.support.sessions import new_session
 
@@ -58,6 +58,6 @@ def test_a_coordinator_spawning_two_workers_runs_them_and_sees_their_results(rep
 
 
 def report_of_folder(folder: Path) -> Lifecycle:
-    from samoflow.session_files import SessionFiles
+    from samoflow.session.files import SessionFiles
 
     return report_of(SessionFiles(folder)).lifecycle

@@ -65,7 +65,7 @@ def write_plan(
 
 def use_slack(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A SlackAlerts block on the Prefect server pointing at `url`, named by the setting."""
-    from blocks.slack import SlackAlerts
+    from samoflow.blocks.slack import SlackAlerts
 
     name = f"slack-{uuid.uuid4().hex[:8]}"
     SlackAlerts(webhook_url=url).save(name, overwrite=True)

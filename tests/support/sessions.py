@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from samoflow.project import load_config
-from samoflow.session_files import SessionFiles
-from samoflow.sessions import create_session
-from samoflow.spec import AgentKind, AgentSpec
+from samoflow.session.files import SessionFiles
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.store import create_session
 
 
 def new_session(

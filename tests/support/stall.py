@@ -15,10 +15,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.automations import Applied, apply_stall_automation
-from flows.stall import STALL_DEPLOYMENT, STALL_FLOW, stall_handler_flow
+from samoflow.flows.automations import Applied, apply_stall_automation
+from samoflow.flows.stall import STALL_DEPLOYMENT, STALL_FLOW, stall_handler_flow
 from samoflow.settings import get_settings
-from tasks.heartbeat import STALL_AUTOMATION
+from samoflow.tasks.heartbeat import STALL_AUTOMATION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # Prefect 3.8.8's triggers service reloads changed automations every 5 s (periodic
@@ -58,7 +58,7 @@ def served_stall_handler(log: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.stall"],
+            [sys.executable, "-m", "samoflow.flows.stall"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,

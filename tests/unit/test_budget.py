@@ -1,5 +1,5 @@
-from samoflow.budget import BudgetLimits, BudgetState, assess, tokens_of
-from samoflow.history import Usage
+from samoflow.economy.budget import BudgetLimits, BudgetState, assess, tokens_of
+from samoflow.session.history import Usage
 
 
 def usage(cost: float, tokens: int = 0) -> Usage:

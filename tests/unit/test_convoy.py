@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from samoflow.convoy import (
+from samoflow.convoy.record import (
     CompletionNotice,
     ConvoyError,
     ConvoyMember,
@@ -16,11 +16,11 @@ from samoflow.convoy import (
     members_to_merge,
     members_to_run,
 )
-from samoflow.convoy_setup import open_plan_convoy
-from samoflow.hook import utcnow
-from samoflow.merge import MergeResult, MergeStatus
+from samoflow.convoy.setup import open_plan_convoy
 from samoflow.project import load_config
-from samoflow.spec import read_spec
+from samoflow.session.hook import utcnow
+from samoflow.session.spec import read_spec
+from samoflow.workspace.merge import MergeResult, MergeStatus
 
 PLAN = """
 name = "auth"

@@ -1,9 +1,9 @@
 import pytest
 
-from samoflow.history import Outcome
-from samoflow.judge import Limits, Standing, judge
-from samoflow.phases import Phase
-from samoflow.signals import SignalReading, parse_signal_text
+from samoflow.loop.judge import Limits, Standing, judge
+from samoflow.loop.phases import Phase
+from samoflow.loop.signals import SignalReading, parse_signal_text
+from samoflow.session.history import Outcome
 
 LIMITS = Limits(max_total_iterations=50, empty_signal_limit=3, handoff_cooldown_iterations=2)
 

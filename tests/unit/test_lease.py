@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from samoflow.hook import utcnow
-from samoflow.lease import (
+from samoflow.health.lease import (
     Lease,
     LeaseError,
     Liveness,
@@ -25,7 +24,8 @@ from samoflow.lease import (
     running_elsewhere,
     write_lease,
 )
-from samoflow.session_files import SessionFiles
+from samoflow.session.files import SessionFiles
+from samoflow.session.hook import utcnow
 from samoflow.settings import Settings
 from tests.conftest import wait_until
 

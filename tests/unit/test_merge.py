@@ -7,8 +7,8 @@ from pathlib import Path
 
 import git
 
-from samoflow.merge import MergeStatus, merge_branch, prepare_integration
 from samoflow.project import load_config
+from samoflow.workspace.merge import MergeStatus, merge_branch, prepare_integration
 
 
 def commit_on(repo: Path, branch: str, files: dict[str, str]) -> None:

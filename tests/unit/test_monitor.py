@@ -16,13 +16,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from samoflow import cli_monitor
-from samoflow import monitor as monitor_module
-from samoflow.gate import GateAnswer, PendingGate, write_gate
-from samoflow.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
-from samoflow.hook import utcnow
-from samoflow.lease import lease_for, process_identity, read_lease, session_lock, write_lease
-from samoflow.monitor import (
+from samoflow.cli import monitor as cli_monitor
+from samoflow.health import monitor as monitor_module
+from samoflow.health.lease import lease_for, process_identity, read_lease, session_lock, write_lease
+from samoflow.health.monitor import (
     Monitor,
     Verdict,
     backoff_seconds,
@@ -30,14 +27,17 @@ from samoflow.monitor import (
     read_restart_log,
     sweep,
 )
-from samoflow.notify import Notice, NoticeKind
-from samoflow.phases import Phase
-from samoflow.restart import Launched
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, load_state
-from samoflow.sessions import unblock
+from samoflow.health.restart import Launched
+from samoflow.loop.phases import Phase
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import GateAnswer, PendingGate, write_gate
+from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
+from samoflow.session.hook import utcnow
+from samoflow.session.spec import read_spec, write_spec
+from samoflow.session.state import Lifecycle, load_state
+from samoflow.session.store import unblock
 from samoflow.settings import Settings
-from samoflow.spec import read_spec, write_spec
 from tests.support.sessions import new_session
 
 SETTINGS = Settings(

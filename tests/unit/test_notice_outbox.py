@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from samoflow.notice_outbox import NoticeOutbox
-from samoflow.slack_payload import SlackPayload
+from samoflow.notices.outbox import NoticeOutbox
+from samoflow.notices.slack import SlackPayload
 
 
 def payload(text: str) -> SlackPayload:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from samoflow.overview import parse_status, read_overview, set_field, update_overview
+from samoflow.session.overview import parse_status, read_overview, set_field, update_overview
 
 OVERVIEW = """# Session: x
 Phase: not-this-one

@@ -6,8 +6,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from samoflow.hook import utcnow
-from samoflow.progress import ChangeScanner, ProgressTracker, scan_tree
+from samoflow.health.progress import ChangeScanner, ProgressTracker, scan_tree
+from samoflow.session.hook import utcnow
 
 
 class Clock:

@@ -1,6 +1,6 @@
 import random
 
-from samoflow.rate_limit import (
+from samoflow.economy.rate_limit import (
     RateLimit,
     from_api_error,
     from_output_line,

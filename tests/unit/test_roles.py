@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from samoflow.history import EntryKind, read_history
 from samoflow.names import InvalidNameError
 from samoflow.project import load_config
-from samoflow.roles import decide_role, role_from_path
-from samoflow.session_files import SessionFiles
-from samoflow.sessions import SessionError, create_session, worker_files
-from samoflow.spec import AgentSpec, Role, read_spec
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import EntryKind, read_history
+from samoflow.session.roles import decide_role, role_from_path
+from samoflow.session.spec import AgentSpec, Role, read_spec
+from samoflow.session.store import SessionError, create_session, worker_files
 
 ROOT = Path("/project/.samoflow/sessions")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from blocks.slack import SlackAlerts, SlackDeliveryError
-from samoflow.slack_payload import SlackPayload
+from samoflow.blocks.slack import SlackAlerts, SlackDeliveryError
+from samoflow.notices.slack import SlackPayload
 from tests.conftest import free_port
 from tests.support.slack_capture import slack_capture
 

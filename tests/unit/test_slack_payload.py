@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from samoflow.convoy import ConvoyMember, ConvoyRecord, MemberState
-from samoflow.hook import utcnow
-from samoflow.merge import MergeResult, MergeStatus
-from samoflow.notify import Notice, NoticeKind
-from samoflow.slack_payload import convoy_payload, notice_key, notice_payload
+from samoflow.convoy.record import ConvoyMember, ConvoyRecord, MemberState
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.slack import convoy_payload, notice_key, notice_payload
+from samoflow.session.hook import utcnow
+from samoflow.workspace.merge import MergeResult, MergeStatus
 
 
 def test_a_blocked_notice_has_header_fields_reason_and_next_step() -> None:

@@ -11,16 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from samoflow.gate import PendingGate, write_gate
-from samoflow.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
-from samoflow.hook import utcnow
-from samoflow.journal import IterationJournal, write_journal
-from samoflow.lease import lease_for, process_identity, write_lease
-from samoflow.progress import ProgressRecord, write_progress
-from samoflow.session_files import SessionFiles
-from samoflow.session_state import Lifecycle, load_state
-from samoflow.settings import Settings
-from samoflow.stall import (
+from samoflow.health.lease import lease_for, process_identity, write_lease
+from samoflow.health.progress import ProgressRecord, write_progress
+from samoflow.health.stall import (
     Sighting,
     StallAction,
     StallStep,
@@ -34,7 +27,14 @@ from samoflow.stall import (
     take_control,
     take_step,
 )
-from samoflow.stall_check import check_for_stall, locate_session
+from samoflow.health.stall_check import check_for_stall, locate_session
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import PendingGate, write_gate
+from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
+from samoflow.session.hook import utcnow
+from samoflow.session.journal import IterationJournal, write_journal
+from samoflow.session.state import Lifecycle, load_state
+from samoflow.settings import Settings
 from tests.support.sessions import new_session
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=utcnow().tzinfo)

@@ -13,17 +13,17 @@ import psutil
 import pytest
 
 from samoflow.atomic import atomic_write_model
-from samoflow.handoff import pending_handoff
-from samoflow.history import EntryKind, read_history
-from samoflow.hook import utcnow
-from samoflow.inbox import Message, MessageKind
-from samoflow.journal import IterationJournal, write_journal
-from samoflow.notify import Notice, NoticeKind
-from samoflow.progress import Beat, read_progress
-from samoflow.session_files import SessionFiles
+from samoflow.health.progress import Beat, read_progress
+from samoflow.health.stall import StallAction, StallLog, StallStep, request_control, stall_path
+from samoflow.health.watchdog import AttemptPlace, AttemptWatch, WatchHooks
+from samoflow.inbox.messages import Message, MessageKind
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.session.files import SessionFiles
+from samoflow.session.handoff import pending_handoff
+from samoflow.session.history import EntryKind, read_history
+from samoflow.session.hook import utcnow
+from samoflow.session.journal import IterationJournal, write_journal
 from samoflow.settings import Settings
-from samoflow.stall import StallAction, StallLog, StallStep, request_control, stall_path
-from samoflow.watchdog import AttemptPlace, AttemptWatch, WatchHooks
 from tests.conftest import wait_until
 from tests.support.sessions import new_session
 

@@ -5,13 +5,13 @@ from pathlib import Path
 import git
 import pytest
 
-from samoflow.worktrees import RepoError, ensure_worktree, open_repo
+from samoflow.workspace.worktrees import RepoError, ensure_worktree, open_repo
 from tests.conftest import make_repo
 
 CREATE = """
 import sys
 from pathlib import Path
-from samoflow.worktrees import ensure_worktree, open_repo
+from samoflow.workspace.worktrees import ensure_worktree, open_repo
 repo = open_repo(Path(sys.argv[1]))
 for name in sys.argv[2:]:
     ensure_worktree(repo, Path(sys.argv[1]).parent / "wt" / name, f"samoflow/{name}", "main")

@@ -1,0 +1,1 @@
+"""The `samoflow` command line: the top layer, the only one that starts flows."""

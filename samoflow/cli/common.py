@@ -1,0 +1,66 @@
+"""What every samoflow command shares: the console, the --repo option, errors as exit 2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from samoflow.agents.scenario import ScenarioError
+from samoflow.names import InvalidNameError
+from samoflow.project import ProjectConfig, ProjectError, load_config
+from samoflow.session.store import SessionError
+from samoflow.workspace.worktrees import RepoError, open_repo
+
+console = Console()
+# Mistakes a user can fix: printed as one line, exit code 2, never a traceback.
+USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError, ValueError)
+RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def project_config(repo: Path) -> ProjectConfig:
+    try:
+        open_repo(repo.resolve())
+        return load_config(repo.resolve())
+    except USER_ERRORS as error:
+        fail(str(error))
+
+
+def served_api() -> str | None:
+    """The API of a running `samoflow up`, if there is one."""
+    from samoflow.serve.local import default_home, healthy, read_up
+
+    state = read_up(default_home())
+    return state.api_url if state is not None and healthy(state.api_url) else None
+
+
+def start_deployment_run(
+    api_url: str, deployment: str, parameters: dict[str, str], label: str
+) -> str:
+    """A run of a served deployment, not waited for: the worker runs it, the UI shows it."""
+    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        deployment,
+        parameters=parameters,
+        timeout=0,  # do not wait: the worker runs it
+        flow_run_name=label,
+        tags=["samoflow", label],
+    )
+    assert isinstance(run, FlowRun)  # called outside an event loop: the sync variant
+    return str(run.id)
+
+
+def run_link(api_url: str, run_id: str) -> str:
+    return f"{api_url.rsplit('/api', 1)[0]}/runs/flow-run/{run_id}"

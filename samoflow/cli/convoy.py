@@ -1,0 +1,272 @@
+"""The `samoflow convoy` and `samoflow clean` commands (registered by samoflow/cli.py).
+
+Runnable on its own too: `python -m samoflow.cli.convoy convoy plan.toml --repo .`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from samoflow.cli.common import USER_ERRORS as COMMON_ERRORS
+from samoflow.cli.common import (
+    RepoOption,
+    console,
+    fail,
+    project_config,
+    run_link,
+    served_api,
+    start_deployment_run,
+)
+from samoflow.convoy.record import (
+    ConvoyError,
+    ConvoyRecord,
+    MemberState,
+    convoy_path,
+    list_convoys,
+    load_plan,
+    read_convoy,
+)
+from samoflow.convoy.setup import open_plan_convoy
+from samoflow.project import ProjectConfig
+from samoflow.session.files import SessionFiles
+from samoflow.session.store import list_sessions
+from samoflow.settings import get_settings
+from samoflow.workspace.cleanup import (
+    CleanupCheck,
+    check_integration_worktree,
+    check_worktree,
+    remove_integration_worktree,
+    remove_worktree,
+)
+from samoflow.workspace.merge import MergeStatus
+
+USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
+
+
+def _follow(path: Path, stop: threading.Event) -> None:
+    """Print each member's state change while the flow runs in the main thread."""
+    seen: dict[str, str] = {}
+    while not stop.wait(0.5):
+        try:
+            record = read_convoy(path)
+        except ConvoyError:
+            continue
+        for member in record.members:
+            if seen.get(member.name) != member.state.value:
+                seen[member.name] = member.state.value
+                merge = f", {member.merge.describe()}" if member.merge else ""
+                console.print(f"  {member.name:<24} {member.state.value}{merge}")
+
+
+def _summary(record: ConvoyRecord) -> Table:
+    table = Table("member", "state", "phase", "iterations", "cost $", "merge", "note")
+    for m in record.members:
+        table.add_row(
+            m.name,
+            m.state.value,
+            m.phase,
+            str(m.iterations),
+            f"{m.cost_usd:.4f}",
+            m.merge.describe() if m.merge else "-",
+            (m.note or "")[:50],
+        )
+    return table
+
+
+def convoy(
+    plan: Annotated[Path, typer.Argument(help="The plan file (TOML).")],
+    repo: RepoOption = Path("."),
+    local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
+) -> None:
+    """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
+    config = project_config(repo)
+    try:
+        parsed = load_plan(plan)
+    except USER_ERRORS as error:
+        fail(str(error))
+    path = convoy_path(config.sessions, parsed.name)
+    served = None if local else served_api()
+    if served is not None:  # `samoflow up` serves: a deployment run, in the UI, lasting
+        # Prepared here, in this project's sessions root: whichever worker runs the convoy
+        # (each may keep its own root) finds the same record, now and on a re-run.
+        try:
+            record_path, _ = open_plan_convoy(parsed, config, get_settings().convoy_concurrency)
+        except USER_ERRORS as error:
+            fail(str(error))
+        parameters = {"source": str(record_path), "repo": str(repo.resolve())}
+        run_id = start_deployment_run(
+            served, "samoflow-convoy/convoy", parameters, f"convoy-{parsed.name}"
+        )
+        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
+        return
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from samoflow.flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
+
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(path, stop), daemon=True)
+    follower.start()
+    try:
+        with console.status(f"convoy {parsed.name} running (Ctrl-C stops; re-run continues)"):
+            record = convoy_flow(str(plan.resolve()), str(repo.resolve()))
+    except USER_ERRORS as error:
+        fail(str(error))
+    finally:
+        stop.set()
+        follower.join()
+    _report(record)
+
+
+def _report(record: ConvoyRecord) -> None:
+    console.print(_summary(record))
+    console.print(f"integration branch: [bold]{record.integration_branch}[/bold]")
+    if record.notice is not None:
+        sent = record.notice.sent_at
+        console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
+    clean = all(
+        m.state is MemberState.DONE and (m.merge is None or m.merge.status != MergeStatus.CONFLICT)
+        for m in record.members
+    )
+    if not record.complete:
+        console.print("some members are not finished: run the same command again to continue")
+    raise typer.Exit(code=0 if clean and record.complete else 1)
+
+
+def _session_folders(config: ProjectConfig, names: list[str]) -> list[SessionFiles]:
+    """Top-level sessions (all, or those named) and their workers."""
+    chosen = names or list_sessions(config.sessions)
+    found = []
+    for name in chosen:
+        files = SessionFiles(config.sessions / name)
+        if not files.spec.exists():
+            fail(f"unknown session {name!r}")
+        found.append(files)
+        found += [SessionFiles(p.parent) for p in sorted(files.workers.glob("*/_session.json"))]
+    return found
+
+
+def _integration_checks(config: ProjectConfig, remove: bool) -> list[CleanupCheck]:
+    checks = []
+    for path in list_convoys(config.sessions):
+        record = read_convoy(path)
+        worktree = Path(record.integration_worktree)
+        if remove:
+            checks.append(
+                remove_integration_worktree(
+                    config.main_repo, worktree, record.complete, record.name
+                )
+            )
+        else:
+            checks.append(check_integration_worktree(worktree, record.complete, record.name))
+    return checks
+
+
+def clean(
+    sessions: Annotated[
+        list[str] | None, typer.Argument(help="Sessions to clean (default: all).")
+    ] = None,
+    repo: RepoOption = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", help="Remove; without it, only show.")] = False,
+    convoys: Annotated[
+        bool, typer.Option(help="Also remove finished convoys' integration worktrees.")
+    ] = False,
+) -> None:
+    """Remove worktrees of finished sessions; never one with uncommitted or unmerged work."""
+    config = project_config(repo)
+    try:
+        folders = _session_folders(config, sessions or [])
+        checks = [remove_worktree(f) if yes else check_worktree(f) for f in folders]
+        if convoys:
+            checks += _integration_checks(config, remove=yes)
+    except USER_ERRORS as error:
+        fail(str(error))
+    table = Table("worktree of", "path", "result")
+    for check in checks:
+        if not check.exists:
+            continue
+        verdict = ("removed" if yes else "removable") if check.removable else "kept"
+        table.add_row(check.session, check.worktree, f"{verdict} {'; '.join(check.reasons)}")
+    console.print(table)
+    if not yes and any(c.removable for c in checks):
+        console.print("nothing removed: add --yes to remove the removable worktrees")
+
+
+def convoys(repo: RepoOption = Path(".")) -> None:
+    """Every convoy of the project: members done of total, integration branch, notice."""
+    config = project_config(repo)
+    table = Table("convoy", "done/total", "states", "integration branch", "completion notice")
+    for path in list_convoys(config.sessions):
+        try:
+            record = read_convoy(path)
+        except ConvoyError as error:
+            table.add_row(path.stem, "?", str(error)[:60], "", "")
+            continue
+        done, total = record.done_of_total()
+        states = ", ".join(sorted({m.state.value for m in record.members}))
+        notice = record.notice
+        told = "not yet" if notice is None else ("sent" if notice.sent_at else "queued")
+        table.add_row(record.name, f"{done}/{total}", states, record.integration_branch, told)
+    console.print(table)
+
+
+DEMO_PLAN = """# samoflow demo convoy: three scripted sessions in parallel worktrees
+name = "demo"
+concurrency = 3
+notify_on_complete = true
+{sessions}"""
+DEMO_SESSION = """
+[[sessions]]
+name = "{name}"
+task = "{task}"
+agent = "scripted"
+scenario = "full"
+auto_approve = true
+"""
+DEMO_TASKS = {
+    "greeting": "Add a greeting function with a test",
+    "farewell": "Add a farewell function with a test",
+    "welcome": "Add a welcome banner with a test",
+}
+
+
+def demo_convoy(
+    where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
+        "demo-output"
+    ),
+) -> None:
+    """A convoy of three scripted sessions on a throwaway repository, merged and announced."""
+    from samoflow.cli.demo import make_demo_project
+
+    project = make_demo_project(where.resolve())
+    sessions = "".join(DEMO_SESSION.format(name=n, task=t) for n, t in DEMO_TASKS.items())
+    plan = project.parent / "demo-plan.toml"
+    plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")
+    console.print(f"demo project: {project}\nplan: {plan}")
+    try:
+        convoy(plan, project)
+    finally:
+        console.print(f"integration branch log:\n{_integration_log(project)}")
+
+
+def _integration_log(project: Path) -> str:
+    import git
+
+    try:
+        return str(git.Repo(project).git.log("--oneline", "--graph", "main..samoflow/convoy/demo"))
+    except git.GitCommandError:
+        return "(no integration branch yet)"
+
+
+convoy_app = typer.Typer(help="samoflow convoys and cleanup.", no_args_is_help=True)
+convoy_app.command()(convoy)
+convoy_app.command()(clean)
+convoy_app.command("demo")(demo_convoy)
+convoy_app.command()(convoys)
+
+if __name__ == "__main__":
+    convoy_app()

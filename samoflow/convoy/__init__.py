@@ -1,0 +1,1 @@
+"""Convoys: a batch of sessions prepared, tracked and merged as one."""

@@ -1,0 +1,1 @@
+"""The agent economy: usage and cost, budgets, rate and usage limits."""

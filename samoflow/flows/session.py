@@ -1,0 +1,205 @@
+"""The session flow: one samocode-compatible session, iteration by iteration, resumable."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+
+from samoflow.convoy.setup import requested_workers
+from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
+from samoflow.health.lease import hold_lease
+from samoflow.loop.iteration import begin_iteration, conclude_iteration
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
+from samoflow.session.history import HistoryEntry, Outcome
+from samoflow.session.spec import read_spec
+from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
+from samoflow.session.store import record_gate_answer
+from samoflow.settings import get_settings
+from samoflow.tasks.artifacts import publish_session_artifacts
+from samoflow.tasks.convoy import prepare_worker_convoy
+from samoflow.tasks.heartbeat import report_progress
+from samoflow.tasks.inbox import deliver_inbox, route_outbox
+from samoflow.tasks.iteration import (
+    AgentFailedError,
+    AgentStalledError,
+    RateLimitedError,
+    run_iteration,
+)
+from samoflow.tasks.notify import notify_humans
+from samoflow.tasks.run_tags import session_run_name
+
+
+class GateInput(RunInput):
+    """The form the Prefect UI shows for a paused session."""
+
+    text: str
+    approve: bool = True
+
+
+def _run_name() -> str:
+    return session_run_name(SessionFiles(Path(flow_run.parameters["session_dir"])))
+
+
+@flow(name="samoflow-session", flow_run_name=_run_name, retries=2, retry_delay_seconds=5)
+def session_flow(session_dir: str) -> SessionReport:
+    """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
+    files = SessionFiles(Path(session_dir))
+    with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
+        while True:
+            state = load_state(files)
+            if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
+                return finish(files)
+            if state.lifecycle is Lifecycle.WAITING:
+                answer = await_answer(files, state)
+                if answer is None:
+                    return finish(files)
+                record_gate_answer(files, answer)
+                continue
+            run_requested_workers(session_dir)
+            if over_budget(files):
+                continue  # recorded as blocked: the loop ends the run
+            deliver_inbox(session_dir)
+            entry = run_one_iteration(files, state)
+            if entry is None:
+                continue  # rate limited: waited for the reset, the same iteration runs again
+            route_outbox(session_dir, str(files.sessions_root))
+            publish_session_artifacts(session_dir)
+            tell_humans_about(files, entry)
+            report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
+
+
+def run_requested_workers(session_dir: str) -> None:
+    """A coordinator's last signal asked for workers: run them as its convoy, then go on."""
+    if not requested_workers(SessionFiles(Path(session_dir))):
+        return  # the usual case, checked without a task run
+    convoy_file = prepare_worker_convoy(session_dir)
+    if convoy_file is not None:
+        from samoflow.flows.convoy import convoy_flow  # it runs session flows: imported when needed
+
+        convoy_flow(convoy_file)
+
+
+def over_budget(files: SessionFiles) -> bool:
+    """The breaker: no new iteration once a limit is crossed (a cut-off one may finish)."""
+    if files.journal.exists():
+        return False
+    notice = check_budget(files, get_settings())
+    if notice is not None:
+        notify_humans(notice)
+    return load_state(files).lifecycle is Lifecycle.BLOCKED
+
+
+def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry | None:
+    """The iteration to its recorded outcome; None when a rate limit made it wait instead."""
+    settings = get_settings()
+    plan = begin_iteration(files, state)
+    failure = None
+    if not plan.signalled:
+        runner = run_iteration.with_options(
+            retries=settings.iteration_retries,
+            retry_delay_seconds=settings.iteration_retry_delay_seconds,
+        )
+        try:
+            runner(str(files.root), plan)
+        except RateLimitedError as limited:
+            wait = plan_rate_limit_wait(files, plan.iteration, limited.limit, settings)
+            if wait.alert is not None:
+                notify_humans(wait.alert)
+            wait_for_rate_limit_reset(wait.seconds)
+            return None
+        except AgentStalledError as stalled:
+            failure = str(stalled)  # the ladder's block: its reason, not a retry count
+        except AgentFailedError as error:
+            failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
+    return conclude_iteration(files, state, plan, settings, failure=failure)
+
+
+@task(
+    name="wait-for-rate-limit-reset", task_run_name="rate-limited-{seconds}s", cache_policy=NO_CACHE
+)
+def wait_for_rate_limit_reset(seconds: float) -> None:
+    """Visible in the UI as a running task: the session sleeps until the account resets."""
+    time.sleep(seconds)
+
+
+def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
+    kinds = {Outcome.BLOCKED: NoticeKind.BLOCKED, Outcome.DONE: NoticeKind.DONE}
+    if entry.outcome not in kinds:
+        return
+    usage = load_state(files).usage
+    notify_humans(
+        Notice(
+            kind=kinds[entry.outcome],
+            session=files.name,
+            phase=entry.phase,
+            iteration=entry.iteration,
+            text=entry.reason or entry.summary or "",
+            cost_usd=usage.cost_usd,
+            next_step=(
+                f"fix the cause, then `samoflow run --session {files.name}`"
+                if entry.outcome is Outcome.BLOCKED
+                else ""
+            ),
+        ),
+        session_dir=str(files.root),
+    )
+
+
+def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
+    """A human's answer to the gate: left on disk, or given while this run is paused."""
+    settings = get_settings()
+    if read_spec(files.spec).auto_approve_gates:
+        return GateAnswer(text="approved by policy (auto_approve_gates)", answered_by="samoflow")
+    gate = read_gate(files.gate)
+    if gate is not None and gate.answer is not None:
+        return gate.answer
+    last = state.entries[-1]
+    if gate is None:
+        notify_humans(
+            Notice(
+                kind=NoticeKind.WAITING,
+                session=files.name,
+                phase=state.phase.value,
+                iteration=state.last_iteration,
+                text=last.summary or f"waiting for {last.for_ or 'an answer'}",
+                cost_usd=state.usage.cost_usd,
+                next_step=f"answer in the Prefect UI or `samoflow answer {files.name}`",
+            ),
+            session_dir=str(files.root),
+        )
+    write_gate(
+        files.gate,
+        PendingGate(
+            iteration=state.last_iteration,
+            phase=state.phase.value,
+            for_=last.for_,
+            summary=last.summary,
+            flow_run_id=str(flow_run.id),
+        ),
+    )
+    get_run_logger().info("session %s waits for a human answer", files.name)
+    try:
+        given = pause_flow_run(
+            wait_for_input=GateInput,
+            timeout=settings.gate_timeout_seconds,
+            poll_interval=int(max(1, settings.gate_poll_seconds)),
+            key=f"gate-{state.last_iteration}-{len(state.entries)}",
+        )
+    except FlowPauseTimeout:
+        return None
+    return GateAnswer(text=given.text, approve=given.approve, answered_by="prefect")
+
+
+def finish(files: SessionFiles) -> SessionReport:
+    report = report_of(files)
+    publish_session_artifacts(str(files.root))
+    return report

@@ -1,0 +1,37 @@
+"""Create a session (or pick up an existing one) and run it: the deployment users trigger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from samoflow.flows.session import session_flow
+from samoflow.project import load_config
+from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.state import SessionReport
+from samoflow.session.store import create_session, find_session, session_files
+
+
+@flow(name="samoflow-start-session", flow_run_name="start-{name}")
+def start_session_flow(
+    repo: str,
+    name: str,
+    task: str = "",
+    dive: str | None = None,
+    agent: AgentKind = AgentKind.SCRIPTED,
+    scenario: str | None = "full",
+    agent_command: str | None = None,
+    model: str | None = None,
+    auto_approve: bool = False,
+) -> SessionReport:
+    """On the worker that picked the run: the session folder and worktree live here."""
+    config = load_config(Path(repo).resolve())
+    if session_files(config.sessions, name).spec.exists():
+        files = find_session(config.sessions, name)
+    else:
+        spec = AgentSpec(kind=agent, scenario=scenario, command=agent_command, model=model)
+        files = create_session(
+            config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
+        )
+    return session_flow(str(files.root))

@@ -1,0 +1,1 @@
+"""Keeping sessions alive: leases, the crash monitor, restarts, progress and stalls."""

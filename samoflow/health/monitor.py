@@ -1,0 +1,340 @@
+"""The crash monitor's decisions: which sessions need an orchestrator, whether theirs lives,
+when to restart one (exponential backoff), when to stop (crash-loop lockout) and tell a human.
+
+Counters live in `_restarts.json` in the session folder. Every restart is decided under the
+session's lease lock after reading the lease again, so two monitors never restart one
+session twice; the restarted process gets a lease at once, before it has even started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from samoflow.atomic import atomic_write_model
+from samoflow.health.lease import (
+    Lease,
+    LeaseError,
+    Liveness,
+    lease_for,
+    liveness,
+    read_lease,
+    session_lock,
+    write_lease,
+)
+from samoflow.health.restart import Launched, Launcher, launch_local
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.session.files import SessionFiles
+from samoflow.session.gate import read_gate
+from samoflow.session.history import EntryKind, HistoryEntry, HistoryError, Outcome, append_entry
+from samoflow.session.hook import utcnow
+from samoflow.session.spec import read_spec
+from samoflow.session.state import Lifecycle, SessionState, load_state
+from samoflow.session.store import list_sessions
+from samoflow.settings import Settings
+
+RESTARTS_NAME = "_restarts.json"
+
+Notifier = Callable[[Notice], None]
+
+
+class Verdict(StrEnum):
+    ALIVE = "alive"
+    INACTIVE = "inactive"  # done, blocked, or waiting for a human: nothing to run
+    NOT_RUNNING = "not-running"  # no lease: never started here, or stopped by a human
+    FOREIGN = "foreign"  # run from another host: not ours to judge
+    BUSY = "busy"  # another monitor is deciding for this session right now
+    BACKING_OFF = "backing-off"
+    RESTARTED = "restarted"
+    LOCKED_OUT = "locked-out"
+    ERROR = "error"
+
+
+class SessionCheck(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    session: str
+    verdict: Verdict
+    detail: str = ""
+    pid: int | None = None
+
+
+class RestartEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    dead_pid: int
+    new_pid: int | None  # None: the launch itself failed
+    why: str
+    log: str | None = None
+
+
+class Lockout(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    reason: str
+    notified: bool = False
+
+
+class RestartLog(BaseModel):
+    """`_restarts.json`: the monitor's restarts of one session and its crash-loop lockouts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    restarts: tuple[RestartEvent, ...] = ()
+    lockouts: tuple[Lockout, ...] = ()
+
+    def recent(self, now: datetime, window_seconds: float) -> list[RestartEvent]:
+        """Restarts that count now: inside the window and after the last lockout."""
+        since = now - timedelta(seconds=window_seconds)
+        if self.lockouts:
+            since = max(since, self.lockouts[-1].at)
+        return [event for event in self.restarts if event.at > since]
+
+
+def restarts_path(files: SessionFiles) -> Path:
+    return files.root / RESTARTS_NAME
+
+
+def read_restart_log(files: SessionFiles) -> RestartLog:
+    path = restarts_path(files)
+    if not path.exists():
+        return RestartLog()
+    return RestartLog.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def write_restart_log(files: SessionFiles, log: RestartLog) -> None:
+    atomic_write_model(restarts_path(files), log)
+
+
+def backoff_seconds(recent_restarts: int, settings: Settings) -> float:
+    """The wait after the last restart: none for the first, then initial, doubling to max."""
+    if recent_restarts == 0:
+        return 0.0
+    delay = settings.restart_backoff_initial_seconds * 2 ** (recent_restarts - 1)
+    return float(min(delay, settings.restart_backoff_max_seconds))
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """What a sweep needs from outside: timings, a way to tell humans, a way to launch."""
+
+    settings: Settings
+    notify: Notifier
+    launch: Launcher = launch_local
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True)
+class _Dead:
+    """A session that needs an orchestrator and whose lease proves it has none."""
+
+    state: SessionState
+    lease: Lease
+    liveness: Liveness
+
+
+def needs_orchestrator(files: SessionFiles, state: SessionState) -> bool:
+    """New and active sessions; a gate only when no human is needed to pass it."""
+    if state.lifecycle in (Lifecycle.NEW, Lifecycle.ACTIVE):
+        return True
+    if state.lifecycle is not Lifecycle.WAITING:
+        return False
+    gate = read_gate(files.gate)
+    answered = gate is not None and gate.answer is not None
+    return answered or read_spec(files.spec).auto_approve_gates
+
+
+def sweep(sessions_root: Path, monitor: Monitor) -> list[SessionCheck]:
+    """One pass over every session under `sessions_root`."""
+    return [check_session(SessionFiles(sessions_root / name), monitor)
+            for name in list_sessions(sessions_root)]
+
+
+def check_session(files: SessionFiles, monitor: Monitor) -> SessionCheck:
+    try:
+        _retry_lockout_notice(files, monitor)
+        seen = _observe(files, monitor)
+        if isinstance(seen, SessionCheck):
+            return seen
+        with session_lock(files) as locked:
+            if not locked:
+                return SessionCheck(session=files.name, verdict=Verdict.BUSY,
+                                    detail="the lease lock stayed held; next sweep decides")
+            seen = _observe(files, monitor)  # again: another monitor may have acted meanwhile
+            if isinstance(seen, SessionCheck):
+                return seen
+            return _recover(files, seen, monitor)
+    except (LeaseError, HistoryError, ValidationError, OSError, ValueError) as error:
+        return SessionCheck(session=files.name, verdict=Verdict.ERROR, detail=str(error))
+
+
+def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
+    state = load_state(files)
+    if not needs_orchestrator(files, state):
+        return SessionCheck(session=files.name, verdict=Verdict.INACTIVE,
+                            detail=str(state.lifecycle))
+    lease = read_lease(files.lease)
+    if lease is None:
+        return SessionCheck(
+            session=files.name, verdict=Verdict.NOT_RUNNING,
+            detail=f"no lease; start it with `samoflow run --session {files.name}`",
+        )
+    now = monitor.clock()
+    alive = liveness(lease, now=now, stale_seconds=monitor.settings.lease_stale_seconds)
+    age = f"heartbeat {lease.heartbeat_age(now):.0f} s ago"
+    if alive is Liveness.ALIVE:
+        return SessionCheck(session=files.name, verdict=Verdict.ALIVE, detail=age, pid=lease.pid)
+    if alive is Liveness.FOREIGN:
+        return SessionCheck(session=files.name, verdict=Verdict.FOREIGN,
+                            detail=f"run on {lease.host}, {age}", pid=lease.pid)
+    grace = monitor.settings.convoy_member_grace_seconds
+    if alive is Liveness.DEAD and _in_convoy(files) and lease.heartbeat_age(now) < grace:
+        # Its convoy waits for its run and starts a crashed one again: two restarters
+        # would race for the lease. The convoy acts first; if it is gone too, we do.
+        return SessionCheck(session=files.name, verdict=Verdict.BACKING_OFF,
+                            detail=f"a convoy member: its convoy may restart it ({age})",
+                            pid=lease.pid)
+    return _Dead(state=state, lease=lease, liveness=alive)
+
+
+def _in_convoy(files: SessionFiles) -> bool:
+    return read_spec(files.spec).convoy is not None
+
+
+def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck:
+    """Under the lock: lock out a crash loop, wait out the backoff, or restart now."""
+    settings, now = monitor.settings, monitor.clock()
+    log = read_restart_log(files)
+    recent = log.recent(now, settings.crash_loop_window_seconds)
+    if len(recent) >= settings.crash_loop_max_restarts:
+        return _lock_out(files, dead, log, monitor)
+    wait = backoff_seconds(len(recent), settings)
+    if recent and (left := wait - (now - recent[-1].at).total_seconds()) > 0:
+        return SessionCheck(session=files.name, verdict=Verdict.BACKING_OFF,
+                            detail=f"restart {len(recent) + 1} in {left:.0f} s",
+                            pid=dead.lease.pid)
+    why = f"orchestrator pid {dead.lease.pid} {dead.liveness}"
+    if dead.liveness is Liveness.HUNG:
+        why += f" (heartbeat {dead.lease.heartbeat_age(now):.0f} s old), killed"
+        _end_hung(dead.lease)
+    append_entry(files.history, restart_entry(dead.state, f"restarted by monitor: {why}"))
+    try:
+        launched = monitor.launch(files)
+    except OSError as error:
+        _log_restart(files, log, RestartEvent(at=now, dead_pid=dead.lease.pid, new_pid=None,
+                                              why=f"{why}; launch failed: {error}"))
+        raise
+    # Written at once, so no sweep sees the dead lease again while the new process starts.
+    placeholder = lease_for(launched.pid, launched.started, started_by="monitor")
+    write_lease(files.lease, placeholder.model_copy(update={"heartbeat_at": now}))
+    _log_restart(files, log, _event(now, dead, launched, why))
+    return SessionCheck(session=files.name, verdict=Verdict.RESTARTED, pid=launched.pid,
+                        detail=f"{why}; new pid {launched.pid}, log {launched.log_path.name}")
+
+
+def _event(now: datetime, dead: _Dead, launched: Launched, why: str) -> RestartEvent:
+    return RestartEvent(at=now, dead_pid=dead.lease.pid, new_pid=launched.pid, why=why,
+                        log=str(launched.log_path))
+
+
+def _log_restart(files: SessionFiles, log: RestartLog, event: RestartEvent) -> None:
+    write_restart_log(files, log.model_copy(update={"restarts": (*log.restarts, event)}))
+
+
+def _end_hung(lease: Lease) -> None:
+    """Kill a hung orchestrator (the very process of the lease) before another takes over."""
+    try:
+        process = psutil.Process(lease.pid)
+        if abs(process.create_time() - lease.started) < 0.01:
+            process.kill()
+            process.wait(timeout=10)
+    except psutil.Error:
+        pass  # already gone: nothing left to stop
+
+
+def restart_entry(state: SessionState, note: str) -> HistoryEntry:
+    """A SYSTEM entry that changes neither the phase nor the lifecycle, only tells the story.
+
+    At a gate it repeats the waiting entry's question (the resumed run asks it again from the
+    last entry) and carries the note as its reason; elsewhere the note is the summary.
+    """
+    last = state.entries[-1] if state.entries else None
+    entry = HistoryEntry(
+        kind=EntryKind.SYSTEM, iteration=state.last_iteration, phase=state.phase.value,
+        outcome=Outcome.CONTINUE, next_phase=state.phase.value, summary=note,
+    )
+    if state.lifecycle is not Lifecycle.WAITING or last is None:
+        return entry
+    return entry.model_copy(update={
+        "outcome": Outcome.WAITING, "summary": last.summary, "reason": note,
+        "for_": last.for_, "needs": last.needs,
+    })
+
+
+def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monitor) -> SessionCheck:
+    """Too many restarts: block the session (a human resumes it) and say so once."""
+    settings = monitor.settings
+    logs = [e.log for e in log.restarts if e.log]
+    reason = (
+        f"crash loop: the orchestrator died again after {settings.crash_loop_max_restarts} "
+        f"monitor restarts within {settings.crash_loop_window_seconds:.0f} s; "
+        f"last log {logs[-1] if logs else 'none'}"
+    )
+    append_entry(files.history, HistoryEntry(
+        kind=EntryKind.SYSTEM, iteration=dead.state.last_iteration, phase=dead.state.phase.value,
+        outcome=Outcome.BLOCKED, next_phase=dead.state.phase.value, reason=reason,
+    ))
+    lockout = Lockout(at=monitor.clock(), reason=reason)
+    write_restart_log(files, log.model_copy(update={"lockouts": (*log.lockouts, lockout)}))
+    told = _send_lockout_notice(files, monitor, lockout)
+    note = "" if told else " (telling a human failed; the next sweep tries again)"
+    return SessionCheck(session=files.name, verdict=Verdict.LOCKED_OUT, detail=reason + note,
+                        pid=dead.lease.pid)
+
+
+def _send_lockout_notice(files: SessionFiles, monitor: Monitor, lockout: Lockout) -> bool:
+    state = load_state(files)
+    try:
+        monitor.notify(Notice(
+            kind=NoticeKind.BLOCKED, session=files.name, phase=state.phase.value,
+            iteration=state.last_iteration, text=lockout.reason, cost_usd=state.usage.cost_usd,
+            next_step=f"read the orchestrator log, fix the cause, then "
+                      f"`samoflow run --session {files.name}`",
+        ))
+    except Exception:  # any channel failure: the lockout stays recorded, the next sweep retries
+        return False
+    log = read_restart_log(files)
+    marked = tuple(_notified(item, lockout) for item in log.lockouts)
+    write_restart_log(files, log.model_copy(update={"lockouts": marked}))
+    return True
+
+
+def _notified(item: Lockout, sent: Lockout) -> Lockout:
+    return item.model_copy(update={"notified": True}) if item == sent else item
+
+
+def _retry_lockout_notice(files: SessionFiles, monitor: Monitor) -> None:
+    """A lockout whose notice failed (say Slack was down) is told on the next sweep."""
+    log = read_restart_log(files)
+    if log.lockouts and not log.lockouts[-1].notified:
+        with session_lock(files) as locked:
+            log = read_restart_log(files)
+            if locked and log.lockouts and not log.lockouts[-1].notified:
+                _send_lockout_notice(files, monitor, log.lockouts[-1])
+
+
+def summarize(checks: list[SessionCheck]) -> Iterator[str]:
+    """One line per check that is worth a human's eye (everything but quiet states)."""
+    quiet = (Verdict.ALIVE, Verdict.INACTIVE, Verdict.NOT_RUNNING)
+    for check in checks:
+        if check.verdict not in quiet:
+            yield f"{check.session}: {check.verdict} {check.detail}".rstrip()
+

@@ -1,0 +1,1 @@
+"""Messages between sessions, parents and humans, and the agent's own outbox."""

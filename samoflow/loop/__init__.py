@@ -1,0 +1,1 @@
+"""The iteration loop: one agent attempt, the phase rules, the judge and the prompts."""

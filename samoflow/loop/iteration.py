@@ -1,0 +1,227 @@
+"""One iteration's life on disk: begin (or resume), run an attempt, conclude exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult
+from samoflow.agents.process import kill_process_group, run_process
+from samoflow.atomic import atomic_write_text
+from samoflow.inbox.files import move_seen_messages
+from samoflow.loop.judge import Limits, judge
+from samoflow.loop.phases import Phase
+from samoflow.loop.prompting import build_prompt, instructions_for
+from samoflow.loop.signals import SignalReading, read_signal
+from samoflow.session.files import SessionFiles
+from samoflow.session.handoff import HandoffRecord, mark_consumed, pending_handoff, save_handoff
+from samoflow.session.history import HistoryEntry, Outcome, Usage, append_entry
+from samoflow.session.hook import Hook, write_hook
+from samoflow.session.journal import IterationJournal, process_alive, read_journal, write_journal
+from samoflow.session.overview import update_overview
+from samoflow.session.spec import SessionSpec
+from samoflow.session.state import SessionState
+from samoflow.settings import Settings
+
+
+class IterationPlan(BaseModel):
+    """The iteration about to run; `signalled` when a cut-off run had already signalled."""
+
+    model_config = ConfigDict(frozen=True)
+
+    iteration: int
+    phase: Phase
+    resumed: bool = False
+    signalled: bool = False
+
+
+def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
+    """Start the next iteration, or pick up the one a crash cut off (never a finished one)."""
+    journal = read_journal(files.journal)
+    if journal is not None and journal.iteration == state.next_iteration:
+        if process_alive(journal.agent_pid, journal.agent_started):
+            # An orphan of a dead orchestrator: its output pipe is gone, so it cannot finish.
+            assert journal.agent_pid is not None
+            kill_process_group(journal.agent_pid)
+        elif files.signal.exists():
+            # The agent finished and signalled; only the recording was lost.
+            return IterationPlan(
+                iteration=journal.iteration, phase=state.phase, resumed=True, signalled=True
+            )
+        return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
+    files.signal.unlink(missing_ok=True)
+    write_journal(
+        files.journal, IterationJournal(iteration=state.next_iteration, phase=state.phase)
+    )
+    return IterationPlan(iteration=state.next_iteration, phase=state.phase)
+
+
+def write_iteration_hook(
+    files: SessionFiles,
+    spec: SessionSpec,
+    state: SessionState,
+    plan: IterationPlan,
+    attempt: int,
+    inbox_unread: list[str],
+) -> Hook:
+    handoff = pending_handoff(files.handoff)
+    hook = Hook(
+        task_id=spec.name,
+        session=spec.name,
+        role=spec.role.value,
+        phase=plan.phase.value,
+        iteration=plan.iteration,
+        total_iterations=state.last_iteration,
+        attempt=attempt,
+        convoy=spec.convoy,
+        working_dir=spec.working_dir,
+        task=spec.task,
+        inbox_unread=inbox_unread,
+        handoff=str(files.handoff) if handoff else None,
+        instructions=f"Do ONE action of the {plan.phase.value} phase, then write _signal.json.",
+    )
+    write_hook(files.hook, hook)
+    return hook
+
+
+def run_attempt(
+    files: SessionFiles,
+    spec: SessionSpec,
+    hook: Hook,
+    adapter: AgentAdapter,
+    settings: Settings,
+    on_output: Callable[[str], None] = lambda line: None,
+) -> AgentResult:
+    """One agent process for the hooked iteration; the attempt is journalled before it starts."""
+    journal = read_journal(files.journal)
+    assert journal is not None and journal.iteration == hook.iteration
+    attempt = hook.attempt
+    files.signal.unlink(missing_ok=True)
+    prompt_file = files.prompt_file(hook.iteration, attempt)
+    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff))
+    atomic_write_text(prompt_file, prompt)
+    request = AgentRequest(
+        session_dir=files.root,
+        working_dir=Path(spec.working_dir),
+        hook_path=files.hook,
+        prompt=prompt,
+        instructions=instructions_for(Phase(hook.phase), hook.role),
+        prompt_file=prompt_file,
+        log_path=files.iteration_log(hook.iteration, attempt, hook.phase),
+        phase=hook.phase,
+        iteration=hook.iteration,
+        attempt=attempt,
+        role=hook.role,
+        timeout_seconds=spec.agent.timeout_seconds or settings.agent_timeout_seconds,
+    )
+    observer = adapter.observer()
+
+    def remember_agent(pid: int, started: float) -> None:
+        write_journal(
+            files.journal,
+            journal.model_copy(
+                update={"attempt": attempt, "agent_pid": pid, "agent_started": started}
+            ),
+        )
+
+    def on_line(line: str) -> None:
+        observer.feed(line)
+        on_output(line)
+
+    outcome = run_process(
+        adapter.command(request),
+        cwd=request.working_dir,
+        env=adapter.environment(request),
+        stdin_text=adapter.stdin_text(request),
+        log_path=request.log_path,
+        timeout_seconds=request.timeout_seconds,
+        on_line=on_line,
+        on_start=remember_agent,
+        tail_chars=settings.output_tail_chars,
+    )
+    error = observer.error()
+    failed = outcome.timed_out or outcome.exit_code != 0 or error is not None
+    result = AgentResult(
+        exit_code=outcome.exit_code,
+        timed_out=outcome.timed_out,
+        duration_seconds=outcome.duration_seconds,
+        usage=observer.usage(),
+        output_tail=outcome.output_tail,
+        error=error,
+        rate_limit=observer.rate_limit(failed),
+    )
+    spent = read_journal(files.journal) or journal
+    write_journal(
+        files.journal,
+        spent.model_copy(
+            update={
+                "usage": spent.usage + result.usage,
+                "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
+            }
+        ),
+    )
+    return result
+
+
+def next_attempt(files: SessionFiles) -> int:
+    journal = read_journal(files.journal)
+    return (journal.attempt if journal else 0) + 1
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_total_iterations=settings.max_total_iterations,
+        empty_signal_limit=settings.empty_signal_limit,
+        handoff_cooldown_iterations=settings.handoff_cooldown_iterations,
+    )
+
+
+def conclude_iteration(
+    files: SessionFiles,
+    state: SessionState,
+    plan: IterationPlan,
+    settings: Settings,
+    *,
+    failure: str | None = None,
+) -> HistoryEntry:
+    """Judge the signal (or the failure), record it once, then apply it to the overview."""
+    journal = read_journal(files.journal)
+    attempts = max(journal.attempt if journal else 1, 1)
+    reading = SignalReading(problem=failure) if failure is not None else read_signal(files.signal)
+    standing = state.standing_for(plan.phase)
+    verdict = judge(reading, standing, limits_from(settings))
+    signal = reading.signal
+    if verdict.outcome is Outcome.HANDOFF and signal is not None:
+        save_handoff(
+            files.handoff,
+            HandoffRecord(
+                from_iteration=plan.iteration,
+                phase=plan.phase.value,
+                summary=signal.summary,
+                state=signal.state,
+            ),
+        )
+    elif pending_handoff(files.handoff) is not None:
+        mark_consumed(files.handoff, plan.iteration)
+    entry = HistoryEntry(
+        iteration=plan.iteration,
+        phase=plan.phase.value,
+        status=signal.status.value if signal else ("continue" if reading.empty else None),
+        outcome=verdict.outcome,
+        next_phase=verdict.next_phase.value,
+        summary=signal.summary if signal else None,
+        reason=verdict.reason,
+        needs=verdict.needs or (signal.needs if signal else None),
+        for_=signal.for_ if signal else None,
+        attempts=attempts,
+        duration_seconds=journal.agent_seconds if journal else 0.0,
+        usage=journal.usage if journal else Usage(),
+        empty_signal=reading.empty,
+    )
+    append_entry(files.history, entry)  # the commit point of the iteration
+    update_overview(files.overview, phase=verdict.next_phase.value, total=plan.iteration)
+    move_seen_messages(files, plan.iteration)
+    files.journal.unlink(missing_ok=True)
+    return entry

@@ -1,0 +1,65 @@
+"""Build what an agent reads: instructions (workflow, role, phase) and the iteration prompt."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from samoflow.convoy.record import worker_results
+from samoflow.loop.phases import Phase
+from samoflow.session.files import SessionFiles
+from samoflow.session.handoff import HandoffRecord
+from samoflow.session.hook import Hook
+from samoflow.session.spec import SessionSpec
+
+
+def _prompt_text(name: str) -> str:
+    prompt = resources.files("samoflow.loop").joinpath(f"prompts/{name}.md")
+    return prompt.read_text(encoding="utf-8")
+
+
+def instructions_for(phase: Phase, role: str) -> str:
+    return "\n\n".join(
+        (_prompt_text("workflow"), _prompt_text(f"role-{role}"), _prompt_text(phase.value))
+    )
+
+
+def build_prompt(
+    spec: SessionSpec, hook: Hook, session_dir: str, handoff: HandoffRecord | None
+) -> str:
+    now = datetime.now(UTC)
+    lines = [
+        "# Session context",
+        f"- Session folder: {session_dir}",
+        f"- Hook (read first): {session_dir}/_hook.json",
+        f"- Working directory (your git worktree): {hook.working_dir}",
+        f"- Branch: {spec.branch} (base {spec.base_branch})",
+        f"- Role: {hook.role}",
+        f"- Phase: {hook.phase}",
+        f"- Iteration: {hook.iteration} (attempt {hook.attempt})",
+        f"- TIMESTAMP_ITERATION: [{hook.iteration:03d} @ {now:%m-%d %H:%M}]",
+    ]
+    if hook.phase == Phase.INIT:
+        lines += ["", "## Task (store it in _overview.md, do not start it)", spec.task]
+        if spec.dive:
+            lines += ["", "## Dive topic", spec.dive]
+    workers = worker_results(SessionFiles(Path(session_dir)))
+    if workers:
+        lines += ["", "## Your workers (read their results, integrate them)", *workers]
+    if hook.inbox_unread:
+        lines += ["", "## Unread inbox messages", *[f"- _inbox/{m}" for m in hook.inbox_unread]]
+    if handoff is not None:
+        lines += [
+            "",
+            "## Handoff from the previous agent (continue from here, do not repeat it)",
+            f"Saved at iteration {handoff.from_iteration} in phase {handoff.phase}.",
+            f"Summary: {handoff.summary or '(none)'}",
+            "State:",
+            "```json",
+            json.dumps(handoff.state, indent=2, ensure_ascii=False, default=str),
+            "```",
+        ]
+    lines += ["", "Do ONE action of this phase, update the overview, write _signal.json, exit."]
+    return "\n".join(lines) + "\n"

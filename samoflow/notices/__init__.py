@@ -1,0 +1,1 @@
+"""What samoflow tells a human, the idempotent outbox and the channel payloads."""

@@ -1,0 +1,1 @@
+"""Serving samoflow on a local Prefect server: processes started and stopped."""

@@ -1,0 +1,103 @@
+"""`_signal_history.jsonl`: every iteration's raw signal next to the orchestrator's decision."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from samoflow.atomic import atomic_append_line
+from samoflow.session.hook import utcnow
+
+
+class EntryKind(StrEnum):
+    ITERATION = "iteration"  # one agent iteration, recorded exactly once
+    ANSWER = "answer"  # a human answered a gate
+    SYSTEM = "system"  # a decision taken without an agent (limits, watchdog, restarts)
+
+
+class Outcome(StrEnum):
+    CONTINUE = "continue"
+    DONE = "done"
+    BLOCKED = "blocked"
+    WAITING = "waiting"
+    HANDOFF = "handoff"
+    ANSWERED = "answered"
+
+
+class Usage(BaseModel):
+    """Tokens and dollars an agent reported for one iteration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens
+            + other.cache_creation_input_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 8),
+        )
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    kind: EntryKind = EntryKind.ITERATION
+    timestamp: datetime = Field(default_factory=utcnow)
+    iteration: int
+    phase: str
+    status: str | None = None  # the agent's raw status; None when it gave none
+    outcome: Outcome
+    next_phase: str | None = None
+    summary: str | None = None
+    reason: str | None = None
+    needs: str | None = None
+    for_: str | None = Field(default=None, alias="for")
+    attempts: int = 1
+    duration_seconds: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
+    empty_signal: bool = False
+
+
+def append_entry(path: Path, entry: HistoryEntry) -> None:
+    atomic_append_line(path, entry.model_dump_json(by_alias=True))
+
+
+class HistoryError(ValueError):
+    """The history file has a line that is not a history entry."""
+
+
+def read_history(path: Path) -> list[HistoryEntry]:
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(HistoryEntry.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as error:
+            raise HistoryError(f"{path.name} line {number} is unreadable: {error}") from error
+    return entries
+
+
+def iterations(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    return [entry for entry in entries if entry.kind is EntryKind.ITERATION]
+
+
+def total_usage(entries: list[HistoryEntry]) -> Usage:
+    total = Usage()
+    for entry in entries:
+        total = total + entry.usage
+    return total

@@ -1,0 +1,49 @@
+"""`_iteration.json`: the iteration in flight, so a restart resumes it instead of repeating it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field
+
+from samoflow.atomic import atomic_write_model
+from samoflow.session.history import Usage
+from samoflow.session.hook import utcnow
+
+
+class IterationJournal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    iteration: int
+    phase: str
+    attempt: int = 0  # attempts started so far
+    started_at: datetime = Field(default_factory=utcnow)
+    agent_pid: int | None = None
+    agent_started: float | None = None  # psutil create_time: a reused pid is not our agent
+    # Summed over attempts, failed ones included: a crashed attempt still cost tokens.
+    usage: Usage = Field(default_factory=Usage)
+    agent_seconds: float = 0.0
+
+
+def read_journal(path: Path) -> IterationJournal | None:
+    if not path.exists():
+        return None
+    return IterationJournal.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def write_journal(path: Path, journal: IterationJournal) -> None:
+    atomic_write_model(path, journal)
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """The very process we started is still running (same pid AND same start time)."""
+    if pid is None or started is None:
+        return False
+    try:
+        process = psutil.Process(pid)
+        same = abs(process.create_time() - started) < 0.01
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

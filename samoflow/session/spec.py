@@ -1,0 +1,62 @@
+"""`_session.json`: what a session is (task, repo, agent), enough to restart it from disk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from samoflow.atomic import atomic_write_model
+from samoflow.session.hook import utcnow
+
+
+class AgentKind(StrEnum):
+    SCRIPTED = "scripted"
+    COMMAND = "command"
+    CLAUDE = "claude"
+
+
+class AgentSpec(BaseModel):
+    """Which CLI runs the iterations. Never holds secrets: those stay in Blocks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: AgentKind = AgentKind.SCRIPTED
+    command: str | None = None  # command agent: the CLI line; claude: the binary path
+    scenario: str | None = None  # scripted agent: the scenario file
+    model: str | None = None
+    max_turns: int = 300
+    timeout_seconds: float | None = None  # None: the agent_timeout_seconds setting
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Role(StrEnum):
+    COORDINATOR = "coordinator"
+    WORKER = "worker"
+
+
+class SessionSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    task: str
+    dive: str | None = None
+    repo: str  # the main repository
+    working_dir: str  # the worktree the agent runs in
+    branch: str
+    base_branch: str
+    role: Role = Role.COORDINATOR
+    convoy: str | None = None
+    agent: AgentSpec = Field(default_factory=AgentSpec)
+    auto_approve_gates: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def write_spec(path: Path, spec: SessionSpec) -> None:
+    atomic_write_model(path, spec)
+
+
+def read_spec(path: Path) -> SessionSpec:
+    return SessionSpec.model_validate_json(path.read_text(encoding="utf-8"))

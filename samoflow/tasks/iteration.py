@@ -1,0 +1,116 @@
+"""The agent iteration as a Prefect task: one attempt per task try, retried on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.concurrency.sync import concurrency
+from pydantic import BaseModel, ConfigDict
+
+from samoflow.agents.factory import make_adapter
+from samoflow.economy.rate_limit import RateLimit
+from samoflow.inbox.files import note_shown, unread_messages
+from samoflow.loop.iteration import IterationPlan, next_attempt, run_attempt, write_iteration_hook
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import Usage
+from samoflow.session.spec import read_spec
+from samoflow.session.state import load_state
+from samoflow.settings import get_settings
+from samoflow.tasks.heartbeat import watch_attempt
+
+
+class AgentFailedError(RuntimeError):
+    """An attempt that crashed, exited non-zero or timed out: worth a retry."""
+
+
+class AgentStalledError(AgentFailedError):
+    """The stall ladder's last step ended the attempt: no retry, the iteration blocks."""
+
+
+class RateLimitedError(RuntimeError):
+    """The agent hit a rate or usage limit: not a failure; the flow waits and runs it again."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        super().__init__(f"rate limited: {limit.reason}")
+        self.limit = limit
+
+
+def retry_unless_rate_limited(task: object, task_run: object, state: State[Any]) -> bool:
+    """Retries are for crashes; a rate limit goes back to the flow, which waits for the reset."""
+    try:
+        state.result()
+    except (RateLimitedError, AgentStalledError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+class AttemptReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    duration_seconds: float
+    usage: Usage
+
+
+def agent_secrets(block_name: str | None) -> dict[str, str]:
+    """The agent's API key from its AgentConfig block: into the process env, nowhere else."""
+    if not block_name:
+        return {}
+    from samoflow.blocks.agent_config import AgentConfig
+
+    block = cast(AgentConfig, AgentConfig.load(block_name))  # sync context: not a coroutine
+    return block.secret_env()
+
+
+@contextmanager
+def agent_slot(limit_name: str | None) -> Iterator[None]:
+    """A slot of the global agent limit, so all workers together run at most N agents."""
+    if not limit_name:
+        yield
+        return
+    with concurrency(limit_name, occupy=1, strict=True):
+        yield
+
+
+@task(
+    name="run-iteration",
+    cache_policy=NO_CACHE,
+    task_run_name="iteration-{plan.iteration}",
+    retry_condition_fn=retry_unless_rate_limited,
+)
+def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
+    """Write the hook, run the agent once; raise so Prefect retries a failed attempt."""
+    logger = get_run_logger()
+    settings = get_settings()
+    files = SessionFiles(Path(session_dir))
+    spec = read_spec(files.spec)
+    attempt = next_attempt(files)
+    inbox = unread_messages(files)
+    hook = write_iteration_hook(files, spec, load_state(files), plan, attempt, inbox)
+    note_shown(files, plan.iteration, inbox)
+    logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
+    adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
+    with (
+        agent_slot(settings.agent_concurrency_limit),
+        watch_attempt(files, hook, settings) as watch,
+    ):
+        result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
+    if watch.stalled_reason is not None:
+        raise AgentStalledError(watch.stalled_reason)
+    if result.rate_limit is not None:
+        logger.warning("attempt %s hit a rate limit: %s", attempt, result.rate_limit.reason)
+        raise RateLimitedError(result.rate_limit)
+    if result.failed:
+        logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
+        raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
+    return AttemptReport(
+        attempt=attempt, duration_seconds=result.duration_seconds, usage=result.usage
+    )

@@ -1,0 +1,96 @@
+"""Tell a human: through the SlackAlerts block when one is configured, printed otherwise.
+
+Every message goes through the outbox (`<sessions>/_outbox/`) under an idempotency key:
+queued first, then sent; a failure (Slack down, the Prefect API unreachable) is logged and
+leaves it queued for the next notify call or convoy run. Nothing here ever raises into a
+session or a convoy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from samoflow.blocks.slack import SlackAlerts
+from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.outbox import FlushReport, NoticeOutbox
+from samoflow.notices.slack import SlackPayload, notice_key, notice_payload
+from samoflow.session.files import SessionFiles
+from samoflow.session.spec import read_spec
+from samoflow.settings import get_settings
+
+Sender = Callable[[SlackPayload], None]
+
+
+class ChannelUnavailableError(RuntimeError):
+    """The block could not be loaded (API down): keep messages queued, do not print them."""
+
+
+def print_payload(payload: SlackPayload) -> None:
+    """The channel when no Slack is configured: the exact payload Slack would get."""
+    print(f"[samoflow] Slack payload (no SlackAlerts block configured):\n{payload.pretty()}")
+
+
+def slack_sender() -> Sender:
+    """The configured block's sender, or the printer when no block has the setting's name."""
+    name = get_settings().slack_block
+    try:
+        block = cast(SlackAlerts, SlackAlerts.load(name))
+    except ValueError as error:
+        if "Unable to find block document" in str(error):
+            return print_payload
+        raise ChannelUnavailableError(f"SlackAlerts block {name!r} is unusable: {error}") from None
+    except Exception as error:
+        raise ChannelUnavailableError(f"cannot load SlackAlerts block {name!r}: {error}") from None
+    return block.send_payload
+
+
+def deliver(outbox: NoticeOutbox, key: str, payload: SlackPayload | None) -> FlushReport:
+    """Queue `payload` under `key` (when given) and flush everything queued; never raises."""
+    logger = get_run_logger()
+    try:
+        if payload is not None and not outbox.enqueue(key, payload):
+            logger.info("notice %s was queued before: not queued again", key)
+        report = outbox.flush(slack_sender())
+    except Exception as error:  # the channel or the disk: the message stays queued
+        logger.warning("notification %s not delivered now (kept in the outbox): %s", key, error)
+        return FlushReport(pending=outbox.pending_count())
+    for failed_key, reason in report.failed:
+        logger.warning("Slack did not take %s (kept for the next try): %s", failed_key, reason)
+    if report.sent:
+        logger.info("delivered %s", ", ".join(report.sent))
+    return report
+
+
+def _reported_by_its_convoy(notice: Notice, files: SessionFiles) -> bool:
+    """A convoy member's `done` is part of the convoy's one message, not a message of its own."""
+    if notice.kind is not NoticeKind.DONE or not files.spec.exists():
+        return False
+    return read_spec(files.spec).convoy is not None
+
+
+@task(name="notify-humans", cache_policy=NO_CACHE, retries=0)
+def notify_humans(notice: Notice, session_dir: str | None = None) -> None:
+    logger = get_run_logger()
+    logger.warning("%s", notice.plain_text())
+    if session_dir is None:
+        return
+    files = SessionFiles(Path(session_dir))
+    if _reported_by_its_convoy(notice, files):
+        return
+    deliver(
+        NoticeOutbox.for_sessions(files.sessions_root), notice_key(notice), notice_payload(notice)
+    )
+
+
+@task(name="flush-outbox", cache_policy=NO_CACHE, retries=0)
+def flush_outbox(sessions_root: str) -> FlushReport:
+    """Re-send what earlier tries could not deliver."""
+    outbox = NoticeOutbox.for_sessions(Path(sessions_root))
+    if outbox.pending_count() == 0:
+        return FlushReport()
+    return deliver(outbox, "earlier notices", None)

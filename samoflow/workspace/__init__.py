@@ -1,0 +1,1 @@
+"""Git: one worktree per session, merges into integration branches, clean-up."""
