@@ -6,8 +6,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -39,3 +42,12 @@ def atomic_append_line(path: Path, line: str) -> None:
     if existing and not existing.endswith("\n"):
         existing += "\n"
     atomic_write_text(path, existing + line.rstrip("\n") + "\n")
+
+
+def read_model(path: Path, model: type[ModelT]) -> ModelT | None:
+    """The model stored at `path`, or None when there is no file (a broken one raises)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return model.model_validate_json(text)

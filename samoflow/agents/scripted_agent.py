@@ -21,6 +21,7 @@ from typing import Any
 from samoflow.agents.scenario import Step, load_scenario
 from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_text
 from samoflow.economy.usage_report import USAGE_PREFIX
+from samoflow.session import files
 from samoflow.session.overview import set_field
 
 GIT_IDENTITY = [
@@ -42,7 +43,7 @@ def _stamp(iteration: int) -> str:
 
 
 def _write_overview(session: Path, hook: dict[str, Any], step: Step) -> None:
-    path = session / "_overview.md"
+    path = session / files.OVERVIEW
     iteration = int(hook["iteration"])
     action = step.summary or f"iteration {iteration}"
     if step.overview == "init" or not path.exists():
@@ -61,7 +62,7 @@ def _write_overview(session: Path, hook: dict[str, Any], step: Step) -> None:
 
 
 def _append_to_overview(session: Path, lines: list[str]) -> None:
-    path = session / "_overview.md"
+    path = session / files.OVERVIEW
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     atomic_write_text(path, text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
@@ -76,7 +77,7 @@ def _commit(working_dir: Path, message: str) -> None:
 
 
 def _unread_inbox(session: Path) -> list[dict[str, Any]]:
-    inbox = session / "_inbox"
+    inbox = session / files.INBOX
     messages = []
     for path in sorted(inbox.glob("msg-*.json")) if inbox.is_dir() else []:
         messages.append(json.loads(path.read_text(encoding="utf-8")))
@@ -84,7 +85,7 @@ def _unread_inbox(session: Path) -> list[dict[str, Any]]:
 
 
 def _handoff_state(session: Path) -> Any:
-    path = session / "_handoff.json"
+    path = session / files.HANDOFF
     return json.loads(path.read_text(encoding="utf-8")).get("state") if path.exists() else None
 
 
@@ -120,13 +121,14 @@ def run_step(step: Step, session: Path, working_dir: Path, hook: dict[str, Any])
         _append_to_overview(session, [f"- handoff state: {json.dumps(_handoff_state(session))}"])
     for number, item in enumerate(step.send, start=1):
         name = f"{hook['iteration']:04d}-{number}-{item['to']}.json"
-        atomic_write_json(session / "_outbox" / name, {**item, "text": _render(item["text"], hook)})
+        message = {**item, "text": _render(item["text"], hook)}
+        atomic_write_json(session / files.OUTBOX / name, message)
     if step.usage:
         print(USAGE_PREFIX + json.dumps(step.usage), flush=True)
     if step.raw_signal is not None:
-        atomic_write_text(session / "_signal.json", step.raw_signal)
+        atomic_write_text(session / files.SIGNAL, step.raw_signal)
     elif step.signal is not None:
-        atomic_write_json(session / "_signal.json", step.signal)
+        atomic_write_json(session / files.SIGNAL, step.signal)
     return step.exit_code
 
 
@@ -147,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         "prompt_chars": len(prompt),
         "inbox": [m.get("id") for m in _unread_inbox(session)],
     }
-    atomic_append_line(session / "_logs" / "scripted-seen.jsonl", json.dumps(seen))
+    atomic_append_line(session / files.LOGS / "scripted-seen.jsonl", json.dumps(seen))
     step = load_scenario(args.scenario).step_for(int(hook["iteration"]))
     if step is None:
         atomic_write_json(
-            session / "_signal.json",
+            session / files.SIGNAL,
             {"status": "blocked", "reason": f"scenario has no step {hook['iteration']}"},
         )
         return 0

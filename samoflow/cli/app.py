@@ -25,7 +25,7 @@ from samoflow.cli.common import (
 from samoflow.inbox.messages import InboxError, MessageKind, new_message, read_text_file
 from samoflow.names import validate_slug
 from samoflow.project import load_config, write_config
-from samoflow.session.files import SessionFiles
+from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer
 from samoflow.session.history import read_history
 from samoflow.session.spec import AgentKind, AgentSpec
@@ -132,7 +132,7 @@ def run(
     try:
         if (
             session is not None
-            and (config.sessions / validate_slug(session) / "_session.json").exists()
+            and is_session_dir(config.sessions / validate_slug(session))
         ):
             files = find_session(config.sessions, session)
             unblock(files, "resumed by `samoflow run` after a block")

@@ -25,15 +25,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from samoflow.atomic import atomic_write_model
+from samoflow.clock import utcnow
 from samoflow.names import validate_slug
-from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
+from samoflow.session.files import CONVOYS_DIR, SessionFiles
 from samoflow.session.spec import AgentKind
 from samoflow.session.state import Lifecycle, report_of
 from samoflow.workspace.merge import MergeResult, MergeStatus
-
-CONVOYS_DIR = "_convoys"
-WORKER_CONVOY_FILE = "_convoy.json"
 
 
 class ConvoyError(ValueError):
@@ -202,7 +199,7 @@ def convoy_path(sessions_root: Path, name: str) -> Path:
 
 
 def worker_convoy_path(coordinator: SessionFiles) -> Path:
-    return coordinator.workers / WORKER_CONVOY_FILE
+    return coordinator.worker_convoy
 
 
 def integration_branch(name: str) -> str:

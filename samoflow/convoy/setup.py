@@ -11,7 +11,6 @@ from pathlib import Path
 
 from samoflow.agents.scenario import resolve_scenario_path
 from samoflow.convoy.record import (
-    CONVOYS_DIR,
     ConvoyError,
     ConvoyMember,
     ConvoyPlan,
@@ -25,7 +24,7 @@ from samoflow.convoy.record import (
 )
 from samoflow.loop.signals import WorkerRequest, read_signal
 from samoflow.project import ProjectConfig, load_config
-from samoflow.session.files import SessionFiles
+from samoflow.session.files import CONVOYS_DIR, SessionFiles
 from samoflow.session.spec import AgentKind, AgentSpec, Role, read_spec
 from samoflow.session.store import create_session, session_files, worker_files
 from samoflow.workspace.worktrees import current_branch, open_repo

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from samoflow.clock import utcnow
 from samoflow.economy.budget import (
     BUDGET_NEEDS,
     BudgetLimits,
@@ -19,42 +20,21 @@ from samoflow.economy.budget import (
     write_limits,
 )
 from samoflow.economy.rate_limit import RateLimit, wait_seconds
-from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
-from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry
-from samoflow.session.hook import utcnow
+from samoflow.session.history import EntryKind, Outcome, append_entry, system_entry
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.settings import Settings
 
 RATE_LIMIT_NEEDS = "rate_limit"
 
 
-def _notice(files: SessionFiles, kind: NoticeKind, text: str, next_step: str = "") -> Notice:
-    state = load_state(files)
-    return Notice(
-        kind=kind,
-        session=files.name,
-        phase=state.phase.value,
-        iteration=state.last_iteration,
-        text=text,
-        cost_usd=state.usage.cost_usd,
-        next_step=next_step,
-    )
 
 
 def _record(files: SessionFiles, iteration: int, outcome: Outcome, reason: str, needs: str) -> None:
     phase = load_state(files).phase.value
     append_entry(
-        files.history,
-        HistoryEntry(
-            kind=EntryKind.SYSTEM,
-            iteration=iteration,
-            phase=phase,
-            outcome=outcome,
-            next_phase=phase,
-            reason=reason,
-            needs=needs,
-        ),
+        files.history, system_entry(iteration, phase, outcome=outcome, reason=reason, needs=needs)
     )
 
 
@@ -65,7 +45,7 @@ def check_budget(files: SessionFiles, settings: Settings) -> Notice | None:
     verdict = assess(state.usage, limits, settings.budget_warning_fraction)
     if verdict.state is BudgetState.OVER:
         _record(files, state.last_iteration, Outcome.BLOCKED, verdict.text, BUDGET_NEEDS)
-        return _notice(
+        return session_notice(
             files,
             NoticeKind.OVER_BUDGET,
             verdict.text,
@@ -73,7 +53,7 @@ def check_budget(files: SessionFiles, settings: Settings) -> Notice | None:
         )
     if verdict.state is BudgetState.WARNING and not limits.warned:
         write_limits(files.root, limits.model_copy(update={"warned": True}))
-        return _notice(files, NoticeKind.BUDGET_WARNING, verdict.text)
+        return session_notice(files, NoticeKind.BUDGET_WARNING, verdict.text)
     return None
 
 
@@ -127,5 +107,6 @@ def plan_rate_limit_wait(
     _record(files, iteration, Outcome.CONTINUE, reason, RATE_LIMIT_NEEDS)
     alert = None
     if consecutive == settings.rate_limit_alert_after:
-        alert = _notice(files, NoticeKind.RATE_LIMITED, f"{consecutive} limits in a row: {reason}")
+        text = f"{consecutive} limits in a row: {reason}"
+        alert = session_notice(files, NoticeKind.RATE_LIMITED, text)
     return RateLimitWait(seconds=seconds, consecutive=consecutive, alert=alert)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.session.files import SessionFiles
 from samoflow.session.history import Usage
 
 BUDGET_NEEDS = "budget"
@@ -40,7 +41,7 @@ class BudgetVerdict(BaseModel):
 
 
 def budget_path(session_root: Path) -> Path:
-    return session_root / "_budget.json"
+    return SessionFiles(session_root).budget
 
 
 def tokens_of(usage: Usage) -> int:
@@ -54,9 +55,7 @@ def tokens_of(usage: Usage) -> int:
 
 def read_limits(session_root: Path, usd: float | None, tokens: int | None) -> BudgetLimits:
     path = budget_path(session_root)
-    if path.exists():
-        return BudgetLimits.model_validate_json(path.read_text(encoding="utf-8"))
-    return BudgetLimits(usd=usd, tokens=tokens)
+    return read_model(path, BudgetLimits) or BudgetLimits(usd=usd, tokens=tokens)
 
 
 def write_limits(session_root: Path, limits: BudgetLimits) -> None:

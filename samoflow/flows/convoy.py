@@ -16,6 +16,7 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from samoflow.clock import utcnow
 from samoflow.convoy.record import (
     ConvoyMember,
     ConvoyRecord,
@@ -26,7 +27,6 @@ from samoflow.convoy.record import (
     refresh_member,
     write_convoy,
 )
-from samoflow.session.hook import utcnow
 from samoflow.tasks.convoy import (
     announce_completion,
     merge_member,

@@ -16,7 +16,7 @@ from samoflow.convoy.setup import requested_workers
 from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
 from samoflow.health.lease import hold_lease
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
-from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
@@ -135,15 +135,13 @@ def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
     kinds = {Outcome.BLOCKED: NoticeKind.BLOCKED, Outcome.DONE: NoticeKind.DONE}
     if entry.outcome not in kinds:
         return
-    usage = load_state(files).usage
     notify_humans(
-        Notice(
-            kind=kinds[entry.outcome],
-            session=files.name,
+        session_notice(
+            files,
+            kinds[entry.outcome],
+            entry.reason or entry.summary or "",
             phase=entry.phase,
             iteration=entry.iteration,
-            text=entry.reason or entry.summary or "",
-            cost_usd=usage.cost_usd,
             next_step=(
                 f"fix the cause, then `samoflow run --session {files.name}`"
                 if entry.outcome is Outcome.BLOCKED
@@ -165,13 +163,10 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
     last = state.entries[-1]
     if gate is None:
         notify_humans(
-            Notice(
-                kind=NoticeKind.WAITING,
-                session=files.name,
-                phase=state.phase.value,
-                iteration=state.last_iteration,
-                text=last.summary or f"waiting for {last.for_ or 'an answer'}",
-                cost_usd=state.usage.cost_usd,
+            session_notice(
+                files,
+                NoticeKind.WAITING,
+                last.summary or f"waiting for {last.for_ or 'an answer'}",
                 next_step=f"answer in the Prefect UI or `samoflow answer {files.name}`",
             ),
             session_dir=str(files.root),

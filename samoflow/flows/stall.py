@@ -19,12 +19,12 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict
 
+from samoflow.clock import utcnow
 from samoflow.health.stall import StallAction, StallStep, nudge_message, request_control
 from samoflow.health.stall_check import check_for_stall, locate_session
 from samoflow.health.watchdog import stall_notice
 from samoflow.inbox.messages import Message
 from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
 from samoflow.tasks.heartbeat import emit_stall_checked

@@ -22,13 +22,12 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
 from samoflow.session.journal import process_alive
 from samoflow.settings import Settings, get_settings
 
-LOCK_NAME = "_lease.lock"
 # Nobody holds the lease lock for more than a few file operations; longer means trouble.
 LOCK_DEADLINE_SECONDS = 10.0
 
@@ -78,11 +77,7 @@ def lease_for(pid: int, started: float, *, flow_run_id: str | None = None,
 def read_lease(path: Path) -> Lease | None:
     """The lease on disk; an unreadable one is an error, never "no lease"."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        return Lease.model_validate_json(text)
+        return read_model(path, Lease)
     except ValidationError as error:
         raise LeaseError(f"{path} is unreadable: {error}") from error
 
@@ -118,7 +113,7 @@ def session_lock(
     files: SessionFiles, deadline_seconds: float = LOCK_DEADLINE_SECONDS
 ) -> Iterator[bool]:
     """flock on `_lease.lock`; yields False if it stayed held by another for the deadline."""
-    with (files.root / LOCK_NAME).open("a") as handle:
+    with files.lease_lock.open("a") as handle:
         deadline = time.monotonic() + deadline_seconds
         while True:
             try:
@@ -139,7 +134,7 @@ def session_lock(
 def _locked(files: SessionFiles) -> Iterator[None]:
     with session_lock(files) as got:
         if not got:
-            raise LeaseError(f"{files.root / LOCK_NAME} stays locked by another process")
+            raise LeaseError(f"{files.lease_lock} stays locked by another process")
         yield
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 from samoflow.health.lease import (
     Lease,
     LeaseError,
@@ -29,17 +30,20 @@ from samoflow.health.lease import (
     write_lease,
 )
 from samoflow.health.restart import Launched, Launcher, launch_local
-from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import read_gate
-from samoflow.session.history import EntryKind, HistoryEntry, HistoryError, Outcome, append_entry
-from samoflow.session.hook import utcnow
+from samoflow.session.history import (
+    HistoryEntry,
+    HistoryError,
+    Outcome,
+    append_entry,
+    system_entry,
+)
 from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionState, load_state
 from samoflow.session.store import list_sessions
 from samoflow.settings import Settings
-
-RESTARTS_NAME = "_restarts.json"
 
 Notifier = Callable[[Notice], None]
 
@@ -100,14 +104,12 @@ class RestartLog(BaseModel):
 
 
 def restarts_path(files: SessionFiles) -> Path:
-    return files.root / RESTARTS_NAME
+    return files.restarts
 
 
 def read_restart_log(files: SessionFiles) -> RestartLog:
     path = restarts_path(files)
-    if not path.exists():
-        return RestartLog()
-    return RestartLog.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, RestartLog) or RestartLog()
 
 
 def write_restart_log(files: SessionFiles, log: RestartLog) -> None:
@@ -267,10 +269,7 @@ def restart_entry(state: SessionState, note: str) -> HistoryEntry:
     last entry) and carries the note as its reason; elsewhere the note is the summary.
     """
     last = state.entries[-1] if state.entries else None
-    entry = HistoryEntry(
-        kind=EntryKind.SYSTEM, iteration=state.last_iteration, phase=state.phase.value,
-        outcome=Outcome.CONTINUE, next_phase=state.phase.value, summary=note,
-    )
+    entry = system_entry(state.last_iteration, state.phase.value, summary=note)
     if state.lifecycle is not Lifecycle.WAITING or last is None:
         return entry
     return entry.model_copy(update={
@@ -288,9 +287,8 @@ def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monito
         f"monitor restarts within {settings.crash_loop_window_seconds:.0f} s; "
         f"last log {logs[-1] if logs else 'none'}"
     )
-    append_entry(files.history, HistoryEntry(
-        kind=EntryKind.SYSTEM, iteration=dead.state.last_iteration, phase=dead.state.phase.value,
-        outcome=Outcome.BLOCKED, next_phase=dead.state.phase.value, reason=reason,
+    append_entry(files.history, system_entry(
+        dead.state.last_iteration, dead.state.phase.value, outcome=Outcome.BLOCKED, reason=reason
     ))
     lockout = Lockout(at=monitor.clock(), reason=reason)
     write_restart_log(files, log.model_copy(update={"lockouts": (*log.lockouts, lockout)}))
@@ -301,11 +299,9 @@ def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monito
 
 
 def _send_lockout_notice(files: SessionFiles, monitor: Monitor, lockout: Lockout) -> bool:
-    state = load_state(files)
     try:
-        monitor.notify(Notice(
-            kind=NoticeKind.BLOCKED, session=files.name, phase=state.phase.value,
-            iteration=state.last_iteration, text=lockout.reason, cost_usd=state.usage.cost_usd,
+        monitor.notify(session_notice(
+            files, NoticeKind.BLOCKED, lockout.reason,
             next_step=f"read the orchestrator log, fix the cause, then "
                       f"`samoflow run --session {files.name}`",
         ))

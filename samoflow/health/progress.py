@@ -17,31 +17,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.atomic import atomic_write_model
-from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
+from samoflow.session.files import ORCHESTRATOR_NAMES, SessionFiles
 
-PROGRESS_NAME = "_progress.json"
-
-# Written by samoflow, not by the agent: a change there says nothing about the agent.
-ORCHESTRATOR_NAMES = frozenset(
-    {
-        "_hook.json",
-        "_iteration.json",
-        "_signal_history.jsonl",
-        "_handoff.json",
-        "_session.json",
-        "_gate.json",
-        "_lease.json",
-        "_lease.lock",
-        "_restarts.json",
-        "_progress.json",
-        "_stall.json",
-        "_control.json",
-        "_logs",  # agent output is counted line by line already
-        "_inbox",  # deliveries and nudges are ours
-    }
-)
 # Large or derived folders of a working tree: scanning them costs more than it tells.
 SKIPPED_DIRS = frozenset(
     {
@@ -70,7 +49,7 @@ class ProgressRecord(BaseModel):
 
 
 def progress_path(files: SessionFiles) -> Path:
-    return files.root / PROGRESS_NAME
+    return files.progress
 
 
 def write_progress(files: SessionFiles, record: ProgressRecord) -> None:
@@ -79,9 +58,7 @@ def write_progress(files: SessionFiles, record: ProgressRecord) -> None:
 
 def read_progress(files: SessionFiles) -> ProgressRecord | None:
     path = progress_path(files)
-    if not path.exists():
-        return None
-    return ProgressRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, ProgressRecord)
 
 
 class Beat(BaseModel):

@@ -21,17 +21,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 from samoflow.health.lease import session_lock
 from samoflow.inbox.messages import Message, MessageKind, new_message
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import HandoffRecord, pending_handoff, save_handoff
-from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry
-from samoflow.session.hook import utcnow
+from samoflow.session.history import Outcome, append_entry, system_entry
 from samoflow.session.state import load_state
 
-STALL_NAME = "_stall.json"
-CONTROL_NAME = "_control.json"
 SENDER = "samoflow"
 
 
@@ -103,18 +101,16 @@ class Sighting:
 
 
 def stall_path(files: SessionFiles) -> Path:
-    return files.root / STALL_NAME
+    return files.stall
 
 
 def control_path(files: SessionFiles) -> Path:
-    return files.root / CONTROL_NAME
+    return files.control
 
 
 def read_stall_log(files: SessionFiles) -> StallLog:
     path = stall_path(files)
-    if not path.exists():
-        return StallLog()
-    return StallLog.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, StallLog) or StallLog()
 
 
 def next_action(steps: Sequence[StallStep], progress_at: datetime) -> StallAction:
@@ -152,12 +148,10 @@ def _record_in_history(files: SessionFiles, step: StallStep) -> None:
     phase = load_state(files).phase.value
     append_entry(
         files.history,
-        HistoryEntry(
-            kind=EntryKind.SYSTEM,
-            iteration=step.iteration,
-            phase=phase,
+        system_entry(
+            step.iteration,
+            phase,
             outcome=Outcome.BLOCKED if step.action is StallAction.BLOCK else Outcome.CONTINUE,
-            next_phase=phase,
             summary=f"stall ladder: {step.action} (by the {step.by})",
             reason=step.reason,
         ),

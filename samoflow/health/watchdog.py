@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from samoflow.agents.process import kill_process_group
+from samoflow.clock import utcnow
 from samoflow.health.progress import (
     Beat,
     ChangeScanner,
@@ -42,11 +43,9 @@ from samoflow.health.stall import (
     take_step,
     write_nudge,
 )
-from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
 from samoflow.session.journal import process_alive, read_journal
-from samoflow.session.state import load_state
 from samoflow.settings import Settings
 
 WATCHDOG = "watchdog"
@@ -72,13 +71,12 @@ class WatchHooks:
 
 
 def stall_notice(files: SessionFiles, step: StallStep, phase: str) -> Notice:
-    return Notice(
-        kind=NoticeKind.STALLED,
-        session=files.name,
+    return session_notice(
+        files,
+        NoticeKind.STALLED,
+        step.reason,
         phase=phase,
         iteration=step.iteration,
-        text=step.reason,
-        cost_usd=load_state(files).usage.cost_usd,
         next_step=(
             f"nothing yet: samoflow hands off, restarts, then blocks; to steer the agent, "
             f'`samoflow send {files.name} "..."`'

@@ -18,9 +18,9 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.atomic import atomic_write_model
+from samoflow.clock import utcnow
 from samoflow.names import validate_slug
 from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
 
 # A body this long still fits a Prefect Variable (values must stay under 5,000 characters).
 MAX_INLINE_CHARS = 3_500

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from samoflow.atomic import atomic_write_text
 from samoflow.inbox.messages import InboxError, InboxStore, MessageKind, new_message, stable_id
 from samoflow.names import InvalidNameError
-from samoflow.session.files import SessionFiles
+from samoflow.session.files import SessionFiles, is_session_dir
 
 
 class OutboxItem(BaseModel):
@@ -35,13 +35,13 @@ def _set_aside(path: Path, reason: str) -> None:
 
 
 def route(files: SessionFiles, sessions_root: Path, store: InboxStore) -> list[str]:
-    outbox = files.root / "_outbox"
+    outbox = files.outbox
     routed: list[str] = []
     for path in sorted(outbox.glob("*.json")) if outbox.is_dir() else []:
         try:
             raw = path.read_text(encoding="utf-8")
             item = OutboxItem.model_validate(json.loads(raw))
-            if not (sessions_root / item.to / "_session.json").exists():
+            if not is_session_dir(sessions_root / item.to):
                 raise InboxError(f"unknown session {item.to!r}")
             message = new_message(
                 item.to, item.text, files.name, item.kind, stable_id(files.name, path.name, raw)

@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from samoflow.session.files import SessionFiles
+from samoflow.session.state import load_state
+
 
 class NoticeKind(StrEnum):
     DONE = "done"
@@ -49,3 +52,25 @@ class Notice(BaseModel):
         if self.next_step:
             lines.append(f"next: {self.next_step}")
         return "\n".join(lines)
+
+
+def session_notice(
+    files: SessionFiles,
+    kind: NoticeKind,
+    text: str,
+    next_step: str = "",
+    *,
+    phase: str | None = None,
+    iteration: int | None = None,
+) -> Notice:
+    """The one way to tell a human about a session: where it stands and what it cost, from disk."""
+    state = load_state(files)
+    return Notice(
+        kind=kind,
+        session=files.name,
+        phase=phase if phase is not None else state.phase.value,
+        iteration=iteration if iteration is not None else state.last_iteration,
+        text=text,
+        cost_usd=state.usage.cost_usd,
+        next_step=next_step,
+    )

@@ -26,11 +26,11 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_write_model
+from samoflow.clock import utcnow
 from samoflow.notices.slack import SlackPayload
-from samoflow.session.hook import utcnow
+from samoflow.session.files import NOTICES_DIR
 from samoflow.session.journal import process_alive
 
-NOTICES_DIR = "_notices"
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
 
 

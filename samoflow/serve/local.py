@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORK_POOL = "samoflow"
@@ -63,7 +63,7 @@ def state_path(home: Path) -> Path:
 
 def read_up(home: Path) -> UpState | None:
     path = state_path(home)
-    return UpState.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
+    return read_model(path, UpState)
 
 
 def healthy(api_url: str) -> bool:

@@ -1,9 +1,47 @@
-"""The one place that knows the file names inside a session folder."""
+"""The one place that knows the file names inside a session folder (and the sessions root)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+# The agent contract (samocode-compatible names).
+OVERVIEW = "_overview.md"
+HOOK = "_hook.json"
+SIGNAL = "_signal.json"
+HISTORY = "_signal_history.jsonl"
+QA = "_qa.md"
+HANDOFF = "_handoff.json"
+INBOX = "_inbox"
+OUTBOX = "_outbox"
+LOGS = "_logs"
+WORKERS = "workers"
+# The orchestrator's own state.
+SPEC = "_session.json"
+JOURNAL = "_iteration.json"
+GATE = "_gate.json"
+LEASE = "_lease.json"
+LEASE_LOCK = "_lease.lock"
+RESTARTS = "_restarts.json"
+PROGRESS = "_progress.json"
+STALL = "_stall.json"
+CONTROL = "_control.json"
+BUDGET = "_budget.json"
+WORKER_CONVOY = "_convoy.json"
+# Folders directly under the sessions root (and the worktrees root) that are not sessions.
+CONVOYS_DIR = "_convoys"
+NOTICES_DIR = "_notices"
+
+# Written by samoflow, not by the agent: a change there says nothing about the agent's progress.
+ORCHESTRATOR_NAMES = frozenset(
+    {HOOK, JOURNAL, HISTORY, HANDOFF, SPEC, GATE, LEASE, LEASE_LOCK, RESTARTS, PROGRESS, STALL,
+     CONTROL, BUDGET, LOGS, INBOX}
+)
+
+
+def is_session_dir(path: Path) -> bool:
+    """A folder samoflow created a session in (its spec is there)."""
+    return (path / SPEC).exists()
 
 
 @dataclass(frozen=True)
@@ -13,9 +51,7 @@ class SessionFiles:
     @property
     def is_worker(self) -> bool:
         """`<coordinator>/workers/<name>/` under a real session (roles.py owns the rule)."""
-        return self.root.parent.name == "workers" and (
-            self.root.parent.parent / "_session.json"
-        ).exists()
+        return self.root.parent.name == WORKERS and is_session_dir(self.root.parent.parent)
 
     @property
     def name(self) -> str:
@@ -30,64 +66,97 @@ class SessionFiles:
 
     @property
     def spec(self) -> Path:
-        return self.root / "_session.json"
+        return self.root / SPEC
 
     @property
     def overview(self) -> Path:
-        return self.root / "_overview.md"
+        return self.root / OVERVIEW
 
     @property
     def hook(self) -> Path:
-        return self.root / "_hook.json"
+        return self.root / HOOK
 
     @property
     def signal(self) -> Path:
-        return self.root / "_signal.json"
+        return self.root / SIGNAL
 
     @property
     def history(self) -> Path:
-        return self.root / "_signal_history.jsonl"
+        return self.root / HISTORY
 
     @property
     def qa(self) -> Path:
-        return self.root / "_qa.md"
+        return self.root / QA
 
     @property
     def handoff(self) -> Path:
-        return self.root / "_handoff.json"
+        return self.root / HANDOFF
 
     @property
     def journal(self) -> Path:
         """The iteration in flight: which one, which attempt, which agent process."""
-        return self.root / "_iteration.json"
+        return self.root / JOURNAL
 
     @property
     def gate(self) -> Path:
-        return self.root / "_gate.json"
+        return self.root / GATE
 
     @property
     def lease(self) -> Path:
-        return self.root / "_lease.json"
+        return self.root / LEASE
+
+    @property
+    def lease_lock(self) -> Path:
+        return self.root / LEASE_LOCK
+
+    @property
+    def restarts(self) -> Path:
+        return self.root / RESTARTS
+
+    @property
+    def progress(self) -> Path:
+        return self.root / PROGRESS
+
+    @property
+    def stall(self) -> Path:
+        return self.root / STALL
+
+    @property
+    def control(self) -> Path:
+        return self.root / CONTROL
+
+    @property
+    def budget(self) -> Path:
+        return self.root / BUDGET
 
     @property
     def logs(self) -> Path:
-        return self.root / "_logs"
+        return self.root / LOGS
 
     @property
     def prompts(self) -> Path:
-        return self.root / "_logs" / "prompts"
+        return self.logs / "prompts"
 
     @property
     def inbox(self) -> Path:
-        return self.root / "_inbox"
+        return self.root / INBOX
 
     @property
     def inbox_read(self) -> Path:
-        return self.root / "_inbox" / "read"
+        return self.inbox / "read"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / OUTBOX
 
     @property
     def workers(self) -> Path:
-        return self.root / "workers"
+        return self.root / WORKERS
+
+    @property
+    def worker_convoy(self) -> Path:
+        """A coordinator's convoy of its workers."""
+        return self.workers / WORKER_CONVOY
 
     def iteration_log(self, iteration: int, attempt: int, phase: str) -> Path:
         return self.logs / f"{iteration:04d}-{phase}-attempt{attempt}.log"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
-from samoflow.session.hook import utcnow
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 
 MAX_ANSWER_CHARS = 20_000
 
@@ -42,9 +42,7 @@ def write_gate(path: Path, gate: PendingGate) -> None:
 
 
 def read_gate(path: Path) -> PendingGate | None:
-    if not path.exists():
-        return None
-    return PendingGate.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, PendingGate)
 
 
 def clear_gate(path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
-from samoflow.session.hook import utcnow
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 
 
 class HandoffRecord(BaseModel):
@@ -29,10 +29,8 @@ def save_handoff(path: Path, record: HandoffRecord) -> None:
 
 def pending_handoff(path: Path) -> HandoffRecord | None:
     """The handoff a fresh agent still has to pick up, if any."""
-    if not path.exists():
-        return None
-    record = HandoffRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    return record if record.consumed_by_iteration is None else None
+    record = read_model(path, HandoffRecord)
+    return record if record is not None and record.consumed_by_iteration is None else None
 
 
 def mark_consumed(path: Path, iteration: int) -> None:

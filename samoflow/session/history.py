@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_append_line
-from samoflow.session.hook import utcnow
+from samoflow.clock import utcnow
 
 
 class EntryKind(StrEnum):
@@ -68,6 +68,29 @@ class HistoryEntry(BaseModel):
     duration_seconds: float = 0.0
     usage: Usage = Field(default_factory=Usage)
     empty_signal: bool = False
+
+
+def system_entry(
+    iteration: int,
+    phase: str,
+    *,
+    outcome: Outcome = Outcome.CONTINUE,
+    summary: str | None = None,
+    reason: str | None = None,
+    needs: str | None = None,
+) -> HistoryEntry:
+    """A decision taken without an agent: it keeps the phase; only its outcome may change the
+    session's lifecycle (a block)."""
+    return HistoryEntry(
+        kind=EntryKind.SYSTEM,
+        iteration=iteration,
+        phase=phase,
+        outcome=outcome,
+        next_phase=phase,
+        summary=summary,
+        reason=reason,
+        needs=needs,
+    )
 
 
 def append_entry(path: Path, entry: HistoryEntry) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 
 
 class Hook(BaseModel):
@@ -38,6 +35,4 @@ def write_hook(path: Path, hook: Hook) -> None:
 
 
 def read_hook(path: Path) -> Hook | None:
-    if not path.exists():
-        return None
-    return Hook.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, Hook)

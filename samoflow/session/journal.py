@@ -8,9 +8,9 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model
+from samoflow.atomic import atomic_write_model, read_model
+from samoflow.clock import utcnow
 from samoflow.session.history import Usage
-from samoflow.session.hook import utcnow
 
 
 class IterationJournal(BaseModel):
@@ -28,9 +28,7 @@ class IterationJournal(BaseModel):
 
 
 def read_journal(path: Path) -> IterationJournal | None:
-    if not path.exists():
-        return None
-    return IterationJournal.model_validate_json(path.read_text(encoding="utf-8"))
+    return read_model(path, IterationJournal)
 
 
 def write_journal(path: Path, journal: IterationJournal) -> None:

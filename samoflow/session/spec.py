@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.atomic import atomic_write_model
-from samoflow.session.hook import utcnow
+from samoflow.clock import utcnow
 
 
 class AgentKind(StrEnum):

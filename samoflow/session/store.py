@@ -7,9 +7,9 @@ from pathlib import Path
 from samoflow.loop.phases import rule_for
 from samoflow.names import slugify, validate_slug
 from samoflow.project import ProjectConfig
-from samoflow.session.files import SessionFiles
+from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer, clear_gate, read_gate, write_gate
-from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry
+from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, system_entry
 from samoflow.session.overview import update_overview
 from samoflow.session.qa import record_answer
 from samoflow.session.roles import decide_role, role_from_path
@@ -57,7 +57,7 @@ def find_session(sessions_root: Path, name: str) -> SessionFiles:
 def list_sessions(sessions_root: Path) -> list[str]:
     if not sessions_root.is_dir():
         return []
-    return sorted(p.name for p in sessions_root.iterdir() if (p / "_session.json").exists())
+    return sorted(p.name for p in sessions_root.iterdir() if is_session_dir(p))
 
 
 def unused_name(sessions_root: Path, task: str) -> str:
@@ -138,17 +138,7 @@ def _parent_branch(parent: SessionFiles | None) -> str | None:
 
 
 def _record_system_note(files: SessionFiles, note: str) -> None:
-    append_entry(
-        files.history,
-        HistoryEntry(
-            kind=EntryKind.SYSTEM,
-            iteration=0,
-            phase="init",
-            outcome=Outcome.CONTINUE,
-            next_phase="init",
-            summary=note,
-        ),
-    )
+    append_entry(files.history, system_entry(0, "init", summary=note))
 
 
 def open_spec(files: SessionFiles) -> SessionSpec:
@@ -193,14 +183,4 @@ def unblock(files: SessionFiles, note: str) -> None:
     state = load_state(files)
     if state.lifecycle is not Lifecycle.BLOCKED:
         return
-    append_entry(
-        files.history,
-        HistoryEntry(
-            kind=EntryKind.SYSTEM,
-            iteration=state.last_iteration,
-            phase=state.phase.value,
-            outcome=Outcome.CONTINUE,
-            next_phase=state.phase.value,
-            summary=note,
-        ),
-    )
+    append_entry(files.history, system_entry(state.last_iteration, state.phase.value, summary=note))

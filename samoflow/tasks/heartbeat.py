@@ -21,13 +21,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.events import emit_event
 
+from samoflow.clock import utcnow
 from samoflow.health.progress import Beat
 from samoflow.health.stall import StallStep
 from samoflow.health.watchdog import AttemptPlace, AttemptWatch, WatchHooks
 from samoflow.notices.notice import Notice
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome
-from samoflow.session.hook import Hook, utcnow
+from samoflow.session.hook import Hook
 from samoflow.settings import Settings
 from samoflow.tasks.notify import notify_humans
 

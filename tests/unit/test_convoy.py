@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from samoflow.clock import utcnow
 from samoflow.convoy.record import (
     CompletionNotice,
     ConvoyError,
@@ -18,7 +19,6 @@ from samoflow.convoy.record import (
 )
 from samoflow.convoy.setup import open_plan_convoy
 from samoflow.project import load_config
-from samoflow.session.hook import utcnow
 from samoflow.session.spec import read_spec
 from samoflow.workspace.merge import MergeResult, MergeStatus
 

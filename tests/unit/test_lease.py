@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from samoflow.clock import utcnow
 from samoflow.health.lease import (
     Lease,
     LeaseError,
@@ -25,7 +26,6 @@ from samoflow.health.lease import (
     write_lease,
 )
 from samoflow.session.files import SessionFiles
-from samoflow.session.hook import utcnow
 from samoflow.settings import Settings
 from tests.conftest import wait_until
 

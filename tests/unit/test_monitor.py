@@ -17,6 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from samoflow.cli import monitor as cli_monitor
+from samoflow.clock import utcnow
 from samoflow.health import monitor as monitor_module
 from samoflow.health.lease import lease_for, process_identity, read_lease, session_lock, write_lease
 from samoflow.health.monitor import (
@@ -33,7 +34,6 @@ from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, write_gate
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
-from samoflow.session.hook import utcnow
 from samoflow.session.spec import read_spec, write_spec
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.session.store import unblock

@@ -6,8 +6,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from samoflow.clock import utcnow
 from samoflow.health.progress import ChangeScanner, ProgressTracker, scan_tree
-from samoflow.session.hook import utcnow
 
 
 class Clock:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from samoflow.clock import utcnow
 from samoflow.convoy.record import ConvoyMember, ConvoyRecord, MemberState
 from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.notices.slack import convoy_payload, notice_key, notice_payload
-from samoflow.session.hook import utcnow
 from samoflow.workspace.merge import MergeResult, MergeStatus
 
 

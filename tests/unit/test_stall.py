@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from samoflow.clock import utcnow
 from samoflow.health.lease import lease_for, process_identity, write_lease
 from samoflow.health.progress import ProgressRecord, write_progress
 from samoflow.health.stall import (
@@ -31,7 +32,6 @@ from samoflow.health.stall_check import check_for_stall, locate_session
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import PendingGate, write_gate
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
-from samoflow.session.hook import utcnow
 from samoflow.session.journal import IterationJournal, write_journal
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.settings import Settings

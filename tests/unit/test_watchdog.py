@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from samoflow.atomic import atomic_write_model
+from samoflow.clock import utcnow
 from samoflow.health.progress import Beat, read_progress
 from samoflow.health.stall import StallAction, StallLog, StallStep, request_control, stall_path
 from samoflow.health.watchdog import AttemptPlace, AttemptWatch, WatchHooks
@@ -21,7 +22,6 @@ from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import pending_handoff
 from samoflow.session.history import EntryKind, read_history
-from samoflow.session.hook import utcnow
 from samoflow.session.journal import IterationJournal, write_journal
 from samoflow.settings import Settings
 from tests.conftest import wait_until
