@@ -30,6 +30,7 @@ demo: $(STAMP)
 test: setup
 	$(BIN)/ruff check samoflow tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q --durations=15
 
 test-fast: setup

@@ -25,7 +25,7 @@ def automations() -> None:
 @automations_app.command("apply")
 def apply() -> None:
     """Create (or update, by name) the stall automation: no heartbeat -> stall handler run."""
-    from samoflow.flows.automations import (  # Prefect: lazily
+    from samoflow.prefect_api.automations import (  # Prefect: lazily
         AutomationError,
         apply_stall_automation,
     )

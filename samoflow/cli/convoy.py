@@ -34,16 +34,16 @@ from samoflow.convoy.record import (
 )
 from samoflow.convoy.setup import open_plan_convoy
 from samoflow.project import ProjectConfig
-from samoflow.session.files import SessionFiles
-from samoflow.session.store import list_sessions
-from samoflow.settings import get_settings
-from samoflow.workspace.cleanup import (
+from samoflow.session.cleanup import (
     CleanupCheck,
     check_integration_worktree,
     check_worktree,
     remove_integration_worktree,
     remove_worktree,
 )
+from samoflow.session.files import SessionFiles
+from samoflow.session.store import list_sessions
+from samoflow.settings import get_settings
 from samoflow.workspace.merge import MergeStatus
 
 USER_ERRORS = (*COMMON_ERRORS, ConvoyError)

@@ -22,9 +22,9 @@ from samoflow.convoy.record import (
     worker_convoy_path,
     write_convoy,
 )
-from samoflow.loop.signals import WorkerRequest, read_signal
 from samoflow.project import ProjectConfig, load_config
 from samoflow.session.files import CONVOYS_DIR, SessionFiles
+from samoflow.session.signals import WorkerRequest, read_signal
 from samoflow.session.spec import AgentKind, AgentSpec, Role, read_spec
 from samoflow.session.store import create_session, session_files, worker_files
 from samoflow.workspace.worktrees import current_branch, open_repo

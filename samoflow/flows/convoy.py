@@ -2,7 +2,7 @@
 
 Members run concurrently on a thread pool sized by the convoy's concurrency, each thread
 blocking on one member: a session subflow in this process, or (served) a run of the session
-deployment that any worker picks up (`tasks/member_runs.py`). Only this flow's main thread
+deployment that any worker picks up (`flows/convoy_members.py`). Only this flow's main thread
 writes `_convoy.json`; a re-run or a restart reconciles every member from its session files
 and runs only those still unfinished.
 """
@@ -27,6 +27,7 @@ from samoflow.convoy.record import (
     refresh_member,
     write_convoy,
 )
+from samoflow.flows.convoy_members import in_flow_context, member_runner
 from samoflow.tasks.convoy import (
     announce_completion,
     merge_member,
@@ -34,7 +35,6 @@ from samoflow.tasks.convoy import (
     publish_progress,
     publish_table,
 )
-from samoflow.tasks.member_runs import in_flow_context, member_runner
 from samoflow.tasks.notify import flush_outbox
 
 

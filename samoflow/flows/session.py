@@ -17,6 +17,8 @@ from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
 from samoflow.health.lease import hold_lease
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
+from samoflow.prefect_api.events import report_progress
+from samoflow.prefect_api.run_names import session_run_name
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
@@ -26,7 +28,6 @@ from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.artifacts import publish_session_artifacts
 from samoflow.tasks.convoy import prepare_worker_convoy
-from samoflow.tasks.heartbeat import report_progress
 from samoflow.tasks.inbox import deliver_inbox, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
@@ -35,7 +36,6 @@ from samoflow.tasks.iteration import (
     run_iteration,
 )
 from samoflow.tasks.notify import notify_humans
-from samoflow.tasks.run_tags import session_run_name
 
 
 class GateInput(RunInput):

@@ -24,15 +24,13 @@ from samoflow.health.stall import StallAction, StallStep, nudge_message, request
 from samoflow.health.stall_check import check_for_stall, locate_session
 from samoflow.health.watchdog import stall_notice
 from samoflow.inbox.messages import Message
+from samoflow.prefect_api.automations import STALL_DEPLOYMENT, STALL_FLOW
+from samoflow.prefect_api.events import emit_stall_checked
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
-from samoflow.tasks.heartbeat import emit_stall_checked
 from samoflow.tasks.inbox import PrefectInboxStore, deliver_inbox, send_message
 from samoflow.tasks.notify import notify_humans
-
-STALL_FLOW = "samoflow-stall-handler"
-STALL_DEPLOYMENT = "stall"  # as in prefect.yaml
 
 
 class StallReport(BaseModel):

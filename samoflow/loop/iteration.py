@@ -12,15 +12,15 @@ from samoflow.agents.process import kill_process_group, run_process
 from samoflow.atomic import atomic_write_text
 from samoflow.inbox.files import move_seen_messages
 from samoflow.loop.judge import Limits, judge
-from samoflow.loop.phases import Phase
 from samoflow.loop.prompting import build_prompt, instructions_for
-from samoflow.loop.signals import SignalReading, read_signal
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import HandoffRecord, mark_consumed, pending_handoff, save_handoff
 from samoflow.session.history import HistoryEntry, Outcome, Usage, append_entry
 from samoflow.session.hook import Hook, write_hook
 from samoflow.session.journal import IterationJournal, process_alive, read_journal, write_journal
 from samoflow.session.overview import update_overview
+from samoflow.session.phases import Phase
+from samoflow.session.signals import SignalReading, read_signal
 from samoflow.session.spec import SessionSpec
 from samoflow.session.state import SessionState
 from samoflow.settings import Settings

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.loop.phases import Phase, SignalStatus, parse_phase, rule_for
-from samoflow.loop.signals import SignalReading
 from samoflow.session.history import Outcome
-
-
-class Standing(BaseModel):
-    """What the history says about the session at the end of this iteration."""
-
-    model_config = ConfigDict(frozen=True)
-
-    phase: Phase
-    phase_iterations: int  # iterations run in `phase`, this one included
-    total_iterations: int  # this one included
-    empty_streak: int  # `{}` signals right before this one
-    iterations_since_handoff: int | None  # None: never handed off
-    gate_answered: bool  # a human answered this phase's gate
+from samoflow.session.phases import Phase, SignalStatus, parse_phase, rule_for
+from samoflow.session.signals import SignalReading
+from samoflow.session.state import Standing
 
 
 class Limits(BaseModel):

@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 from samoflow.convoy.record import worker_results
-from samoflow.loop.phases import Phase
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import HandoffRecord
 from samoflow.session.hook import Hook
+from samoflow.session.phases import Phase
 from samoflow.session.spec import SessionSpec
 
 

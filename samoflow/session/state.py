@@ -6,8 +6,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.loop.judge import Standing
-from samoflow.loop.phases import Phase, parse_phase
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import (
     EntryKind,
@@ -18,6 +16,20 @@ from samoflow.session.history import (
     read_history,
     total_usage,
 )
+from samoflow.session.phases import Phase, parse_phase
+
+
+class Standing(BaseModel):
+    """What the history says about the session at the end of this iteration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: Phase
+    phase_iterations: int  # iterations run in `phase`, this one included
+    total_iterations: int  # this one included
+    empty_streak: int  # `{}` signals right before this one
+    iterations_since_handoff: int | None  # None: never handed off
+    gate_answered: bool  # a human answered this phase's gate
 
 
 class Lifecycle(StrEnum):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samoflow.loop.phases import rule_for
 from samoflow.names import slugify, validate_slug
 from samoflow.project import ProjectConfig
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer, clear_gate, read_gate, write_gate
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, system_entry
 from samoflow.session.overview import update_overview
+from samoflow.session.phases import rule_for
 from samoflow.session.qa import record_answer
 from samoflow.session.roles import decide_role, role_from_path
 from samoflow.session.spec import AgentSpec, Role, SessionSpec, read_spec, write_spec

@@ -17,6 +17,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from samoflow.convoy.announcement import convoy_payload
 from samoflow.convoy.record import (
     CompletionNotice,
     ConvoyError,
@@ -28,7 +29,6 @@ from samoflow.convoy.record import (
 from samoflow.convoy.setup import open_plan_convoy, open_worker_convoy, requested_workers
 from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
-from samoflow.notices.slack import convoy_payload
 from samoflow.project import ProjectError, load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import SessionError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -17,12 +17,22 @@ from samoflow.agents.factory import make_adapter
 from samoflow.economy.rate_limit import RateLimit
 from samoflow.inbox.files import note_shown, unread_messages
 from samoflow.loop.iteration import IterationPlan, next_attempt, run_attempt, write_iteration_hook
+from samoflow.notices.notice import Notice
+from samoflow.prefect_api.events import watch_attempt
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import Usage
 from samoflow.session.spec import read_spec
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
-from samoflow.tasks.heartbeat import watch_attempt
+from samoflow.tasks.notify import notify_humans
+
+
+def _tell_humans(files: SessionFiles) -> Callable[[Notice], None]:
+    def tell(notice: Notice) -> None:
+        # The function, not a task run: this runs on the watch thread, maybe with the API down.
+        notify_humans.fn(notice, session_dir=str(files.root))
+
+    return tell
 
 
 class AgentFailedError(RuntimeError):
@@ -100,7 +110,7 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
     with (
         agent_slot(settings.agent_concurrency_limit),
-        watch_attempt(files, hook, settings) as watch,
+        watch_attempt(files, hook, settings, _tell_humans(files)) as watch,
     ):
         result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
     if watch.stalled_reason is not None:

@@ -13,10 +13,10 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from samoflow.flows.session import session_flow
-from samoflow.loop.phases import Phase
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, read_gate
 from samoflow.session.history import EntryKind, read_history
+from samoflow.session.phases import Phase
 from samoflow.session.state import Lifecycle, SessionReport, load_state
 from samoflow.session.store import record_gate_answer
 from tests.conftest import wait_until

@@ -10,9 +10,9 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from samoflow.flows.session import session_flow
-from samoflow.loop.phases import Phase
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, Outcome, iterations, read_history
+from samoflow.session.phases import Phase
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.tasks.artifacts import overview_key, progress_key
 from tests.support.sessions import new_session

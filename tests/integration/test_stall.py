@@ -15,16 +15,16 @@ from prefect.client.schemas.objects import DeploymentStatus
 from typer.testing import CliRunner
 
 from samoflow.cli.app import app
-from samoflow.flows.automations import AutomationError, apply_stall_automation
 from samoflow.flows.session import session_flow
 from samoflow.health.progress import read_progress
 from samoflow.health.stall import StallAction, read_stall_log
 from samoflow.inbox.messages import Message, MessageKind
+from samoflow.prefect_api.automations import AutomationError, apply_stall_automation
+from samoflow.prefect_api.events import STALL_AUTOMATION, stall_automation_served
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, iterations, read_history
 from samoflow.session.state import Lifecycle, SessionReport
 from samoflow.settings import Settings, get_settings
-from samoflow.tasks.heartbeat import STALL_AUTOMATION, stall_automation_served
 from tests.conftest import wait_until
 from tests.support.convoys import use_slack
 from tests.support.sessions import new_session

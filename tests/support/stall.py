@@ -15,10 +15,15 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.deployments.runner import RunnerDeployment
 
-from samoflow.flows.automations import Applied, apply_stall_automation
-from samoflow.flows.stall import STALL_DEPLOYMENT, STALL_FLOW, stall_handler_flow
+from samoflow.flows.stall import stall_handler_flow
+from samoflow.prefect_api.automations import (
+    STALL_DEPLOYMENT,
+    STALL_FLOW,
+    Applied,
+    apply_stall_automation,
+)
+from samoflow.prefect_api.events import STALL_AUTOMATION
 from samoflow.settings import get_settings
-from samoflow.tasks.heartbeat import STALL_AUTOMATION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # Prefect 3.8.8's triggers service reloads changed automations every 5 s (periodic

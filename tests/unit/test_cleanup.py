@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 from samoflow.project import load_config
+from samoflow.session.cleanup import check_worktree, remove_worktree
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry
 from samoflow.session.spec import AgentSpec
 from samoflow.session.store import create_session
-from samoflow.workspace.cleanup import check_worktree, remove_worktree
 
 
 def finished_session(repo: Path, name: str) -> tuple[SessionFiles, Path]:

@@ -1,9 +1,10 @@
 import pytest
 
-from samoflow.loop.judge import Limits, Standing, judge
-from samoflow.loop.phases import Phase
-from samoflow.loop.signals import SignalReading, parse_signal_text
+from samoflow.loop.judge import Limits, judge
 from samoflow.session.history import Outcome
+from samoflow.session.phases import Phase
+from samoflow.session.signals import SignalReading, parse_signal_text
+from samoflow.session.state import Standing
 
 LIMITS = Limits(max_total_iterations=50, empty_signal_limit=3, handoff_cooldown_iterations=2)
 

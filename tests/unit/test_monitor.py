@@ -29,11 +29,11 @@ from samoflow.health.monitor import (
     sweep,
 )
 from samoflow.health.restart import Launched
-from samoflow.loop.phases import Phase
 from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, write_gate
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
+from samoflow.session.phases import Phase
 from samoflow.session.spec import read_spec, write_spec
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.session.store import unblock

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from samoflow.loop.phases import SignalStatus
-from samoflow.loop.signals import MAX_SIGNAL_BYTES, read_signal
+from samoflow.session.phases import SignalStatus
+from samoflow.session.signals import MAX_SIGNAL_BYTES, read_signal
 
 
 def write(tmp_path: Path, text: str) -> Path:

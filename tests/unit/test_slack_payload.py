@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from samoflow.clock import utcnow
+from samoflow.convoy.announcement import convoy_payload
 from samoflow.convoy.record import ConvoyMember, ConvoyRecord, MemberState
 from samoflow.notices.notice import Notice, NoticeKind
-from samoflow.notices.slack import convoy_payload, notice_key, notice_payload
+from samoflow.notices.slack import notice_key, notice_payload
 from samoflow.workspace.merge import MergeResult, MergeStatus
 
 

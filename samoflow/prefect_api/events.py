@@ -30,7 +30,6 @@ from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome
 from samoflow.session.hook import Hook
 from samoflow.settings import Settings
-from samoflow.tasks.notify import notify_humans
 
 HEARTBEAT_EVENT = "samoflow.session.heartbeat"
 ENDED_EVENT = "samoflow.session.ended"
@@ -95,14 +94,6 @@ def emit_stall_checked(files: SessionFiles, step: StallStep | None, phase: str) 
     _emit(STALL_CHECKED_EVENT, session_resource(files, phase, iteration), payload, utcnow())
 
 
-def _tell_humans(files: SessionFiles) -> Callable[[Notice], None]:
-    def tell(notice: Notice) -> None:
-        # The function, not a task run: this runs on the watch thread, maybe with the API down.
-        notify_humans.fn(notice, session_dir=str(files.root))
-
-    return tell
-
-
 def _automation_served() -> bool:
     """An enabled stall automation whose handler deployment is served (a worker polls it)."""
     with get_client(sync_client=True) as client:
@@ -132,7 +123,9 @@ def stall_automation_served(fresh: bool = False) -> bool:
 
 
 @contextmanager
-def watch_attempt(files: SessionFiles, hook: Hook, settings: Settings) -> Iterator[AttemptWatch]:
+def watch_attempt(
+    files: SessionFiles, hook: Hook, settings: Settings, tell_humans: Callable[[Notice], None]
+) -> Iterator[AttemptWatch]:
     """Heartbeats and the stall watchdog around one agent attempt."""
     place = AttemptPlace(
         iteration=hook.iteration,
@@ -142,7 +135,7 @@ def watch_attempt(files: SessionFiles, hook: Hook, settings: Settings) -> Iterat
     )
     hooks = WatchHooks(
         announce=lambda beat: emit_heartbeat(files, place, beat),
-        tell_humans=_tell_humans(files),
+        tell_humans=tell_humans,
     )
     # With a served automation the watchdog lets it act first; alone it acts at the threshold.
     grace = settings.watchdog_grace_seconds if stall_automation_served() else 0.0

@@ -38,10 +38,10 @@ from prefect.runtime import deployment
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.flows.session import session_flow
 from samoflow.health.lease import running_elsewhere
+from samoflow.prefect_api.run_names import session_run_tags
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, report_of
 from samoflow.settings import Settings, get_settings
-from samoflow.tasks.run_tags import session_run_tags
 
 
 class MemberRunFailed(RuntimeError):

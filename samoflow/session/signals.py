@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from samoflow.loop.phases import SignalStatus
 from samoflow.names import validate_slug
+from samoflow.session.phases import SignalStatus
 
 MAX_SIGNAL_BYTES = 1_000_000
 

@@ -21,9 +21,7 @@ from prefect.events.actions import RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectNotFound
 
-from samoflow.flows.stall import STALL_DEPLOYMENT, STALL_FLOW
-from samoflow.settings import Settings
-from samoflow.tasks.heartbeat import (
+from samoflow.prefect_api.events import (
     ENDED_EVENT,
     HEARTBEAT_EVENT,
     RESOURCE_PREFIX,
@@ -31,6 +29,10 @@ from samoflow.tasks.heartbeat import (
     STALL_AUTOMATION,
     STALL_CHECKED_EVENT,
 )
+from samoflow.settings import Settings
+
+STALL_FLOW = "samoflow-stall-handler"
+STALL_DEPLOYMENT = "stall"  # as in prefect.yaml
 
 # Prefect refuses a shorter window for a proactive trigger.
 MIN_PROACTIVE_SECONDS = 10.0

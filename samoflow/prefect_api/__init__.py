@@ -1,0 +1,1 @@
+"""The Prefect side that is neither a flow nor a task: events, automations, run names, runs."""
