@@ -139,8 +139,9 @@ def run_once(
     sessions: int, concurrency: int, sleep: float, server_pids: set[int]
 ) -> dict[str, float]:
     from samoflow.cli.demo import make_demo_project
+    from samoflow.convoy.setup import prepare_plan
     from samoflow.flows.convoy import convoy_flow
-
+    
     folder = Path(tempfile.mkdtemp(prefix="samoflow-speedup-"))
     project = make_demo_project(folder)
     plan = write_plan(folder, f"bench-c{concurrency}", sessions, concurrency, sleep)
@@ -150,7 +151,7 @@ def run_once(
             _cpu_seconds(),
             _server_cpu(server_pids),
         )
-        record = convoy_flow(str(plan), str(project))
+        record = convoy_flow(str(prepare_plan(plan, project, concurrency)[0]))
         elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         server_cpu = _server_cpu(server_pids) - server_before
     done = sum(1 for m in record.members if m.state.value == "done")

@@ -27,12 +27,10 @@ from samoflow.convoy.record import (
     ConvoyError,
     ConvoyRecord,
     MemberState,
-    convoy_path,
     list_convoys,
-    load_plan,
     read_convoy,
 )
-from samoflow.convoy.setup import open_plan_convoy
+from samoflow.convoy.setup import prepare_plan
 from samoflow.project import ProjectConfig
 from samoflow.session.cleanup import (
     CleanupCheck,
@@ -85,23 +83,18 @@ def convoy(
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
 ) -> None:
     """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
-    config = project_config(repo)
+    project_config(repo)  # a clear error before anything is created
+    # Prepared here, in this project's sessions root, served or not: whichever worker runs the
+    # convoy (each may keep its own root) finds the same record, now and on a re-run.
     try:
-        parsed = load_plan(plan)
+        path, prepared = prepare_plan(plan, repo, get_settings().convoy_concurrency)
     except USER_ERRORS as error:
         fail(str(error))
-    path = convoy_path(config.sessions, parsed.name)
     served = None if local else served_api()
     if served is not None:  # `samoflow up` serves: a deployment run, in the UI, lasting
-        # Prepared here, in this project's sessions root: whichever worker runs the convoy
-        # (each may keep its own root) finds the same record, now and on a re-run.
-        try:
-            record_path, _ = open_plan_convoy(parsed, config, get_settings().convoy_concurrency)
-        except USER_ERRORS as error:
-            fail(str(error))
-        parameters = {"source": str(record_path), "repo": str(repo.resolve())}
+        parameters = {"record": str(path)}
         run_id = start_deployment_run(
-            served, "samoflow-convoy/convoy", parameters, f"convoy-{parsed.name}"
+            served, "samoflow-convoy/convoy", parameters, f"convoy-{prepared.name}"
         )
         console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
         return
@@ -112,8 +105,8 @@ def convoy(
     follower = threading.Thread(target=_follow, args=(path, stop), daemon=True)
     follower.start()
     try:
-        with console.status(f"convoy {parsed.name} running (Ctrl-C stops; re-run continues)"):
-            record = convoy_flow(str(plan.resolve()), str(repo.resolve()))
+        with console.status(f"convoy {prepared.name} running (Ctrl-C stops; re-run continues)"):
+            record = convoy_flow(str(path))
     except USER_ERRORS as error:
         fail(str(error))
     finally:

@@ -18,6 +18,7 @@ from samoflow.convoy.record import (
     PlannedSession,
     convoy_path,
     integration_branch,
+    load_plan,
     read_convoy,
     worker_convoy_path,
     write_convoy,
@@ -82,6 +83,14 @@ def _merge_members(
     known = {m.name: m for m in record.members} if record is not None else {}
     added = [m for m in members if m.name not in known]
     return (*known.values(), *added)
+
+
+def prepare_plan(
+    plan_file: Path, repo: Path, default_concurrency: int
+) -> tuple[Path, ConvoyRecord]:
+    """The one way a plan file becomes a convoy: sessions, worktrees and a record in the project
+    (`<sessions>/_convoys/<name>.json`). The convoy flow only ever runs such a record."""
+    return open_plan_convoy(load_plan(plan_file), load_config(repo.resolve()), default_concurrency)
 
 
 def open_plan_convoy(

@@ -31,7 +31,6 @@ from samoflow.flows.convoy_members import in_flow_context, member_runner
 from samoflow.tasks.convoy import (
     announce_completion,
     merge_member,
-    prepare_convoy,
     publish_progress,
     publish_table,
 )
@@ -39,20 +38,20 @@ from samoflow.tasks.notify import flush_outbox
 
 
 def _run_name() -> str:
-    return f"convoy-{Path(str(flow_run.parameters['source'])).stem}"
+    return f"convoy-{read_convoy(Path(str(flow_run.parameters['record']))).name}"
 
 
 @flow(name="samoflow-convoy", flow_run_name=_run_name)
-def convoy_flow(source: str, repo: str | None = None) -> ConvoyRecord:
-    """`source`: a plan file (with `repo`, default the current directory) or a `_convoy.json`."""
-    path = Path(prepare_convoy(source, repo))
-    record = reconcile(path)
-    flush_outbox(record.sessions_root)  # what Slack could not take last time goes first
-    progress = publish_progress(record, None)
-    run_members(path, record, progress)
-    record = merge_finished(path)
-    publish_table(record)
-    publish_progress(record, progress)
+def convoy_flow(record: str) -> ConvoyRecord:
+    """Run the convoy whose record (prepared by `samoflow convoy` or a coordinator) is `record`."""
+    path = Path(record)
+    record_now = reconcile(path)
+    flush_outbox(record_now.sessions_root)  # what Slack could not take last time goes first
+    progress = publish_progress(record_now, None)
+    run_members(path, record_now, progress)
+    record_now = merge_finished(path)
+    publish_table(record_now)
+    publish_progress(record_now, progress)
     return announce_completion(str(path))
 
 

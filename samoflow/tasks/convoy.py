@@ -1,4 +1,4 @@
-"""Prefect tasks of the convoy flow: prepare, merge a member, publish artifacts, announce once.
+"""Prefect tasks of the convoy flow: worker convoys, merges, artifacts, the one announcement.
 
 Only the convoy flow's main thread calls these, so only it writes `_convoy.json`.
 """
@@ -22,14 +22,13 @@ from samoflow.convoy.record import (
     CompletionNotice,
     ConvoyError,
     ConvoyRecord,
-    load_plan,
     read_convoy,
     write_convoy,
 )
-from samoflow.convoy.setup import open_plan_convoy, open_worker_convoy, requested_workers
+from samoflow.convoy.setup import open_worker_convoy, requested_workers
 from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
-from samoflow.project import ProjectError, load_config
+from samoflow.project import ProjectError
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import SessionError
 from samoflow.settings import get_settings
@@ -44,26 +43,6 @@ def progress_key(name: str) -> str:
 
 def table_key(name: str) -> str:
     return f"convoy-{name}-members"
-
-
-@task(name="prepare-convoy", cache_policy=NO_CACHE)
-def prepare_convoy(source: str, repo: str | None = None) -> str:
-    """A plan file becomes sessions + worktrees + `_convoy.json`; a record is used as is."""
-    path = Path(source)
-    if path.suffix == ".json":
-        read_convoy(path)  # refuse an unreadable record before anything runs
-        return str(path)
-    config = load_config(Path(repo).resolve() if repo else Path.cwd())
-    record_path, record = open_plan_convoy(
-        load_plan(path), config, get_settings().convoy_concurrency
-    )
-    get_run_logger().info(
-        "convoy %s: %d members, concurrency %d",
-        record.name,
-        len(record.members),
-        record.concurrency,
-    )
-    return str(record_path)
 
 
 @task(name="prepare-worker-convoy", cache_policy=NO_CACHE)

@@ -11,11 +11,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
-from samoflow.flows.convoy import convoy_flow
 from samoflow.settings import get_settings
 from samoflow.tasks.convoy import progress_key, table_key
 from samoflow.workspace.merge import MergeStatus
-from tests.support.convoys import full_scenario, use_slack, write_plan, writes_shared_file
+from tests.support.convoys import full_scenario, run_plan, use_slack, write_plan, writes_shared_file
 from tests.support.slack_capture import slack_capture
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
@@ -31,7 +30,7 @@ def test_three_member_convoy_finishes_with_three_branches_merged(
     plan = write_plan(repo.parent, "trio", {n: full_scenario() for n in ("alpha", "beta", "gamma")})
     with slack_capture() as slack:
         use_slack(slack.url, monkeypatch)
-        record = convoy_flow(str(plan), str(repo))
+        record = run_plan(plan, repo)
     assert [m.state for m in record.members] == [MemberState.DONE] * 3
     assert [m.merge.status for m in record.members if m.merge] == [MergeStatus.MERGED] * 3
     integration = git.Repo(repo).commit("samoflow/convoy/trio")
@@ -80,7 +79,7 @@ def test_a_planted_conflict_is_reported_and_the_other_members_still_land(
     )
     with slack_capture() as slack:
         use_slack(slack.url, monkeypatch)
-        record = convoy_flow(str(plan), str(repo))
+        record = run_plan(plan, repo)
     merges = {m.name: m.merge for m in record.members}
     assert all(m.state is MemberState.DONE for m in record.members)
     statuses = sorted(str(merges[n].status) for n in ("left", "right"))  # type: ignore[union-attr]
@@ -102,7 +101,7 @@ def test_slack_answering_500_then_200_delivers_the_message_once(
     plan = write_plan(repo.parent, "flaky", {"solo": full_scenario()})
     with slack_capture(statuses=[500, 200]) as slack:
         use_slack(slack.url, monkeypatch)
-        record = convoy_flow(str(plan), str(repo))
+        record = run_plan(plan, repo)
     assert len(completion_messages([str(p.get("text")) for p in slack.posts], "flaky")) == 2
     assert len(completion_messages(slack.texts(), "flaky")) == 1
     assert record.notice is not None and record.notice.sent_at is not None
@@ -114,12 +113,12 @@ def test_slack_down_never_fails_the_convoy_and_the_next_run_delivers_once(
     plan = write_plan(repo.parent, "down", {"solo": full_scenario()})
     with slack_capture(statuses=[500, 500, 500]) as slack:
         use_slack(slack.url, monkeypatch)
-        first = convoy_flow(str(plan), str(repo))
+        first = run_plan(plan, repo)
         assert first.members[0].state is MemberState.DONE
         assert first.notice is not None and first.notice.sent_at is None  # queued, not lost
         assert slack.texts() == [] and len(slack.posts) == 3  # one try + two retries
-        second = convoy_flow(str(plan), str(repo))
-        third = convoy_flow(str(plan), str(repo))
+        second = run_plan(plan, repo)
+        third = run_plan(plan, repo)
     assert len(completion_messages(slack.texts(), "down")) == 1
     assert second.notice is not None and second.notice.sent_at is not None
     assert third.notice == second.notice and third.members[0].runs == 1
@@ -134,7 +133,7 @@ def test_dispatch_to_a_missing_deployment_fails_before_any_member_starts(
     get_settings.cache_clear()
     plan = write_plan(repo.parent, "undeployed", {"solo": full_scenario()})
     with pytest.raises(ConvoyError, match="'samoflow-session/not-deployed' does not exist"):
-        convoy_flow(str(plan), str(repo))
+        run_plan(plan, repo)
     record = read_convoy(repo / ".samoflow" / "sessions" / "_convoys" / "undeployed.json")
     (member,) = record.members
     assert (member.state, member.runs) == (MemberState.PENDING, 0)  # recorded, not started

@@ -13,11 +13,10 @@ import git
 import pytest
 
 from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
-from samoflow.flows.convoy import convoy_flow
 from samoflow.session.history import iterations, read_history
 from samoflow.workspace.merge import MergeStatus
 from tests.conftest import wait_until
-from tests.support.convoys import full_scenario, use_slack, write_plan
+from tests.support.convoys import full_scenario, run_plan, use_slack, write_plan
 from tests.support.slack_capture import slack_capture
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
@@ -81,8 +80,8 @@ def test_a_killed_convoy_restarts_without_rerunning_finished_members_and_announc
         quick_agent_runs = agent_runs(sessions / "quick")
         assert slack.texts() == []  # nothing announced by the killed run
 
-        record = convoy_flow(str(plan), str(repo))
-        again = convoy_flow(str(plan), str(repo))
+        record = run_plan(plan, repo)
+        again = run_plan(plan, repo)
 
     assert [m.state for m in record.members] == [MemberState.DONE] * 3
     # A kill between the git merge and its record leaves "already merged": the same result.

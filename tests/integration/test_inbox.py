@@ -207,11 +207,10 @@ def exchanging(peer: str) -> str:
 
 
 def test_two_convoy_members_exchange_messages_and_a_convoy_gets_a_broadcast(repo: Path) -> None:
-    from samoflow.flows.convoy import convoy_flow
-    from tests.support.convoys import write_plan
+    from tests.support.convoys import run_plan, write_plan
 
     plan = write_plan(repo.parent, "pair", {"ping": exchanging("pong"), "pong": exchanging("ping")})
-    record = convoy_flow(str(plan), str(repo))
+    record = run_plan(plan, repo)
     for member in record.members:
         overview = (Path(member.session_dir) / "_overview.md").read_text()
         peer = "pong" if member.name == "ping" else "ping"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from samoflow.agents.scenario import BUILTIN_DIR
+from samoflow.convoy.record import ConvoyRecord
 from samoflow.settings import get_settings
 
 FULL = (BUILTIN_DIR / "full.toml").read_text(encoding="utf-8")
@@ -86,3 +87,12 @@ def start_served_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[s
     )
     assert convoy.returncode == 0, convoy.stdout + convoy.stderr
     assert "deployment run" in convoy.stdout, convoy.stdout
+
+
+def run_plan(plan: Path, repo: Path) -> ConvoyRecord:
+    """What `samoflow convoy PLAN` does unserved: prepare the convoy, then run its flow."""
+    from samoflow.convoy.setup import prepare_plan
+    from samoflow.flows.convoy import convoy_flow
+
+    record_path, _ = prepare_plan(plan, repo, get_settings().convoy_concurrency)
+    return convoy_flow(str(record_path))
