@@ -64,24 +64,24 @@ def session_flow(session_dir: str) -> SessionReport:
                     return finish(files)
                 record_gate_answer(files, answer)
                 continue
-            run_requested_workers(session_dir)
+            run_requested_workers(files)
             if over_budget(files):
                 continue  # recorded as blocked: the loop ends the run
-            deliver_inbox(session_dir)
+            deliver_inbox(files)
             entry = run_one_iteration(files, state)
             if entry is None:
                 continue  # rate limited: waited for the reset, the same iteration runs again
-            route_outbox(session_dir, str(files.sessions_root))
-            publish_session_artifacts(session_dir)
+            route_outbox(files)
+            publish_session_artifacts(files)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
 
 
-def run_requested_workers(session_dir: str) -> None:
+def run_requested_workers(files: SessionFiles) -> None:
     """A coordinator's last signal asked for workers: run them as its convoy, then go on."""
-    if not requested_workers(SessionFiles(Path(session_dir))):
+    if not requested_workers(files):
         return  # the usual case, checked without a task run
-    convoy_file = prepare_worker_convoy(session_dir)
+    convoy_file = prepare_worker_convoy(files)
     if convoy_file is not None:
         from samoflow.flows.convoy import convoy_flow  # it runs session flows: imported when needed
 
@@ -109,7 +109,7 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry 
             retry_delay_seconds=settings.iteration_retry_delay_seconds,
         )
         try:
-            runner(str(files.root), plan)
+            runner(files, plan)
         except RateLimitedError as limited:
             wait = plan_rate_limit_wait(files, plan.iteration, limited.limit, settings)
             if wait.alert is not None:
@@ -148,7 +148,7 @@ def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
                 else ""
             ),
         ),
-        session_dir=str(files.root),
+        files,
     )
 
 
@@ -169,7 +169,7 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
                 last.summary or f"waiting for {last.for_ or 'an answer'}",
                 next_step=f"answer in the Prefect UI or `samoflow answer {files.name}`",
             ),
-            session_dir=str(files.root),
+            files,
         )
     write_gate(
         files.gate,
@@ -196,5 +196,5 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
 
 def finish(files: SessionFiles) -> SessionReport:
     report = report_of(files)
-    publish_session_artifacts(str(files.root))
+    publish_session_artifacts(files)
     return report

@@ -72,7 +72,7 @@ def carry_out(files: SessionFiles, step: StallStep) -> None:
     if step.action is StallAction.NUDGE:
         # The human first: the nudge is only read at the agent's next turn anyway.
         notify_humans(
-            stall_notice(files, step, load_state(files).phase.value), session_dir=str(files.root)
+            stall_notice(files, step, load_state(files).phase.value), files
         )
         send_nudge(files, nudge_message(files, step))
     else:
@@ -85,7 +85,7 @@ def send_nudge(files: SessionFiles, message: Message) -> None:
         PrefectInboxStore().store(message)
     else:
         send_message(files.sessions_root, message)
-    deliver_inbox(str(files.root))
+    deliver_inbox(files)
 
 
 def serve_stall_handler() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -22,8 +20,7 @@ def progress_key(session: str) -> str:
 
 
 @task(name="publish-session-artifacts", cache_policy=NO_CACHE)
-def publish_session_artifacts(session_dir: str) -> None:
-    files = SessionFiles(Path(session_dir))
+def publish_session_artifacts(files: SessionFiles) -> None:
     state = load_state(files)
     overview = (
         files.overview.read_text(encoding="utf-8", errors="replace")

@@ -46,9 +46,8 @@ def table_key(name: str) -> str:
 
 
 @task(name="prepare-worker-convoy", cache_policy=NO_CACHE)
-def prepare_worker_convoy(session_dir: str) -> str | None:
+def prepare_worker_convoy(files: SessionFiles) -> str | None:
     """The coordinator's requested workers as sessions + a convoy record; None: none asked."""
-    files = SessionFiles(Path(session_dir))
     requests = requested_workers(files)
     if not requests:
         return None

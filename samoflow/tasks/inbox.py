@@ -96,9 +96,8 @@ class PrefectInboxStore:
 
 
 @task(name="deliver-inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def deliver_inbox(session_dir: str) -> list[str]:
+def deliver_inbox(files: SessionFiles) -> list[str]:
     """New messages from Prefect into `_inbox/`, in order, once; then the inbox table."""
-    files = SessionFiles(Path(session_dir))
     store = PrefectInboxStore()
     delivered = deliver(files, store)
     if delivered:
@@ -152,8 +151,8 @@ def send_to_convoy(
 
 
 @task(name="route-outbox", cache_policy=NO_CACHE)
-def route_outbox(session_dir: str, sessions_root: str) -> list[str]:
+def route_outbox(files: SessionFiles) -> list[str]:
     """Messages the agent left in `_outbox/` go to their sessions; bad ones are set aside."""
     from samoflow.inbox.outbox import route
 
-    return route(SessionFiles(Path(session_dir)), Path(sessions_root), PrefectInboxStore())
+    return route(files, files.sessions_root, PrefectInboxStore())

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.concurrency.sync import concurrency
-from pydantic import BaseModel, ConfigDict
 
 from samoflow.agents.factory import make_adapter
 from samoflow.economy.rate_limit import RateLimit
@@ -20,7 +18,6 @@ from samoflow.loop.iteration import IterationPlan, next_attempt, run_attempt, wr
 from samoflow.notices.notice import Notice
 from samoflow.prefect_api.events import watch_attempt
 from samoflow.session.files import SessionFiles
-from samoflow.session.history import Usage
 from samoflow.session.spec import read_spec
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
@@ -30,7 +27,7 @@ from samoflow.tasks.notify import notify_humans
 def _tell_humans(files: SessionFiles) -> Callable[[Notice], None]:
     def tell(notice: Notice) -> None:
         # The function, not a task run: this runs on the watch thread, maybe with the API down.
-        notify_humans.fn(notice, session_dir=str(files.root))
+        notify_humans.fn(notice, files)
 
     return tell
 
@@ -62,14 +59,6 @@ def retry_unless_rate_limited(task: object, task_run: object, state: State[Any])
     return True
 
 
-class AttemptReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    attempt: int
-    duration_seconds: float
-    usage: Usage
-
-
 def agent_secrets(block_name: str | None) -> dict[str, str]:
     """The agent's API key from its AgentConfig block: into the process env, nowhere else."""
     if not block_name:
@@ -96,11 +85,13 @@ def agent_slot(limit_name: str | None) -> Iterator[None]:
     task_run_name="iteration-{plan.iteration}",
     retry_condition_fn=retry_unless_rate_limited,
 )
-def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
-    """Write the hook, run the agent once; raise so Prefect retries a failed attempt."""
+def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
+    """Write the hook, run the agent once; raise so Prefect retries a failed attempt.
+
+    The attempt's outcome is on disk (the journal): the flow concludes the iteration from there.
+    """
     logger = get_run_logger()
     settings = get_settings()
-    files = SessionFiles(Path(session_dir))
     spec = read_spec(files.spec)
     attempt = next_attempt(files)
     inbox = unread_messages(files)
@@ -121,6 +112,3 @@ def run_iteration(session_dir: str, plan: IterationPlan) -> AttemptReport:
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
-    return AttemptReport(
-        attempt=attempt, duration_seconds=result.duration_seconds, usage=result.usage
-    )

@@ -74,12 +74,12 @@ def _reported_by_its_convoy(notice: Notice, files: SessionFiles) -> bool:
 
 
 @task(name="notify-humans", cache_policy=NO_CACHE, retries=0)
-def notify_humans(notice: Notice, session_dir: str | None = None) -> None:
+def notify_humans(notice: Notice, files: SessionFiles | None = None) -> None:
+    """Log the notice; with its session's files, queue it for Slack once (by its key)."""
     logger = get_run_logger()
     logger.warning("%s", notice.plain_text())
-    if session_dir is None:
+    if files is None:
         return
-    files = SessionFiles(Path(session_dir))
     if _reported_by_its_convoy(notice, files):
         return
     deliver(
