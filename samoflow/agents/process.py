@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +43,47 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+def _start_reader(
+    process: subprocess.Popen[bytes],
+    log: BinaryIO,
+    tail: deque[str],
+    on_line: Callable[[str], None],
+) -> threading.Thread:
+    """Every output line into the log, the tail and `on_line`, on a thread of its own."""
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            log.write(raw)
+            log.flush()
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            tail.append(line)
+            on_line(line)
+
+    reader = threading.Thread(target=pump, name=f"agent-output-{process.pid}", daemon=True)
+    reader.start()
+    return reader
+
+
+def _feed_stdin(process: subprocess.Popen[bytes], stdin_text: str | None) -> None:
+    if stdin_text is None or process.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(stdin_text.encode("utf-8"))
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+
+
+def _wait_or_terminate(process: subprocess.Popen[bytes], timeout_seconds: float) -> bool:
+    """True when the process had to be ended at its timeout."""
+    try:
+        process.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        _terminate(process)
+        return True
+    return False
+
+
 def run_process(
     argv: list[str],
     *,
@@ -70,29 +112,9 @@ def run_process(
         )
         with contextlib.suppress(psutil.Error):
             on_start(process.pid, psutil.Process(process.pid).create_time())
-
-        def pump() -> None:
-            assert process.stdout is not None
-            for raw in iter(process.stdout.readline, b""):
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", errors="replace").rstrip("\n")
-                tail.append(line)
-                on_line(line)
-
-        reader = threading.Thread(target=pump, name=f"agent-output-{process.pid}", daemon=True)
-        reader.start()
-        if stdin_text is not None and process.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.write(stdin_text.encode("utf-8"))
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
-        timed_out = False
-        try:
-            process.wait(timeout=timeout_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _terminate(process)
+        reader = _start_reader(process, log, tail, on_line)
+        _feed_stdin(process, stdin_text)
+        timed_out = _wait_or_terminate(process, timeout_seconds)
         # Children left behind by the agent would hold the pipe open; they go with it.
         kill_process_group(process.pid)
         reader.join(timeout=10)

@@ -1,43 +1,18 @@
-"""The `samoflow` command line: init, run, status, answer."""
+"""The `samoflow` command line: the typer app, `init`, and every command registered by name."""
+
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 from pathlib import Path
-from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from samoflow.agents.scenario import resolve_scenario_path
 from samoflow.cli.common import (
-    USER_ERRORS,
     RepoOption,
     console,
-    fail,
     project_config,
-    run_link,
-    served_api,
-    start_deployment_run,
 )
-from samoflow.inbox.messages import InboxError, MessageKind, new_message, read_text_file
-from samoflow.names import validate_slug
-from samoflow.project import load_config, write_config
-from samoflow.session.files import SessionFiles, is_session_dir
-from samoflow.session.gate import GateAnswer
-from samoflow.session.history import read_history
-from samoflow.session.spec import AgentKind, AgentSpec
-from samoflow.session.state import Lifecycle, load_state, report_of
-from samoflow.session.store import (
-    create_session,
-    find_session,
-    leave_answer,
-    list_sessions,
-    unblock,
-    unused_name,
-)
+from samoflow.project import write_config
 
 app = typer.Typer(help="Autonomous coding-agent sessions on Prefect.", no_args_is_help=True)
 
@@ -50,299 +25,22 @@ def init(repo: RepoOption = Path(".")) -> None:
     console.print(f"wrote {path}")
 
 
-def _agent_spec(
-    agent: AgentKind,
-    agent_command: str | None,
-    scenario: str | None,
-    model: str | None,
-    timeout: float | None,
-) -> AgentSpec:
-    if agent is AgentKind.COMMAND and not agent_command:
-        fail("--agent command needs --agent-command 'CLI ...'")
-    if agent is AgentKind.SCRIPTED:
-        scenario = str(resolve_scenario_path(scenario or "full"))
-    return AgentSpec(
-        kind=agent, command=agent_command, scenario=scenario, model=model, timeout_seconds=timeout
-    )
-
-
-def _follow(files: SessionFiles, stop: threading.Event) -> None:
-    """Print each recorded iteration as it lands (the run itself blocks the main thread)."""
-    shown = 0
-    while not stop.wait(0.5):
-        try:
-            entries = read_history(files.history)
-        except ValueError:
-            continue
-        for entry in entries[shown:]:
-            colour = {"blocked": "red", "done": "green", "waiting": "yellow"}.get(entry.outcome, "")
-            note = entry.reason or entry.summary or ""
-            console.print(
-                f"  #{entry.iteration:<3} {entry.phase:<15} -> [{colour or 'cyan'}]"
-                f"{entry.outcome}[/] {note[:90]}"
-            )
-        shown = len(entries)
-
-
-def run_session_in_process(files: SessionFiles) -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from samoflow.flows.session import (
-        session_flow,  # Prefect loads only for commands that run flows
-    )
-
-    stop = threading.Event()
-    follower = threading.Thread(target=_follow, args=(files, stop), daemon=True)
-    follower.start()
-    try:
-        with console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"):
-            session_flow(str(files.root))
-    finally:
-        stop.set()
-        follower.join()
-
-
-@app.command()
-def run(
-    task: Annotated[str, typer.Argument(help="What the agent should do.")] = "",
-    dive: Annotated[str | None, typer.Option(help="Topic to investigate first.")] = None,
-    session: Annotated[
-        str | None, typer.Option(help="Session name (resumes if it exists).")
-    ] = None,
-    repo: RepoOption = Path("."),
-    agent: Annotated[
-        AgentKind, typer.Option(help="Which agent runs the iterations.")
-    ] = AgentKind.SCRIPTED,
-    agent_command: Annotated[
-        str | None, typer.Option(help="CLI line (command) or claude binary.")
-    ] = None,
-    scenario: Annotated[
-        str | None, typer.Option(help="Scenario file or built-in name (scripted).")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
-    auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
-    local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
-) -> None:
-    """Run one session to the end (or to a gate / a block); resumes an existing session.
-
-    When `samoflow up` serves, the session becomes a deployment run: it shows in the UI and
-    goes on after this terminal closes.
-    """
-    config = project_config(repo)
-    try:
-        if (
-            session is not None
-            and is_session_dir(config.sessions / validate_slug(session))
-        ):
-            files = find_session(config.sessions, session)
-            unblock(files, "resumed by `samoflow run` after a block")
-        else:
-            name = validate_slug(session) if session else unused_name(config.sessions, task)
-            spec = _agent_spec(agent, agent_command, scenario, model, timeout)
-            files = create_session(
-                config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
-            )
-    except USER_ERRORS as error:
-        fail(str(error))
-    console.print(f"session [bold]{files.name}[/bold] in {files.root}")
-    served = None if local else served_api()
-    if served is not None:
-        run_id = start_deployment_run(
-            served, "samoflow-session/session", {"session_dir": str(files.root)}, files.name
-        )
-        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
-        console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
-        return
-    run_session_in_process(files)
-    report = report_of(files)
-    console.print(
-        f"session {report.session}: [bold]{report.lifecycle}[/bold] in phase {report.phase} "
-        f"after {report.iterations} iterations, ${report.usage.cost_usd:.4f}"
-    )
-    if report.reason:
-        console.print(f"reason: {report.reason}")
-    if report.lifecycle is Lifecycle.WAITING:
-        console.print(f"answer with: samoflow answer {report.session} --text '...'")
-    raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
-
-
-@app.command()
-def status(
-    repo: RepoOption = Path("."),
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Every session: state, phase, iterations, cost, last note."""
-    config = project_config(repo)
-    reports = [report_of(SessionFiles(config.sessions / n)) for n in list_sessions(config.sessions)]
-    if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
-        return
-    table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
-    # The note is what a human should know first: a block's reason, a rate-limit wait.
-    for r in reports:
-        table.add_row(
-            r.session,
-            r.lifecycle,
-            r.phase,
-            str(r.iterations),
-            f"{r.usage.cost_usd:.4f}",
-            f"{r.usage.input_tokens}/{r.usage.output_tokens}",
-            (r.reason or r.summary or "")[:60],
-        )
-    console.print(table)
-
-
-@app.command()
-def answer(
-    session: str,
-    text: Annotated[str | None, typer.Option(help="The answer.")] = None,
-    file: Annotated[Path | None, typer.Option(help="Read the answer from a file.")] = None,
-    reject: Annotated[bool, typer.Option(help="Do not approve: the agent revises.")] = False,
-    repo: RepoOption = Path("."),
-) -> None:
-    """Answer a session waiting at a human gate (Q&A or plan approval)."""
-    config = project_config(repo)
-    try:
-        files = find_session(config.sessions, session)
-        body = file.read_text(encoding="utf-8") if file else text
-        if not body or not body.strip():
-            fail("give the answer with --text or --file")
-        if load_state(files).lifecycle is not Lifecycle.WAITING:
-            fail(f"session {session} is not waiting for an answer")
-        given = GateAnswer(text=body, approve=not reject, answered_by="samoflow answer")
-        run_id = leave_answer(files, given)
-    except (*USER_ERRORS, UnicodeDecodeError, OSError) as error:
-        fail(str(error))
-    if run_id and resume_paused_run(run_id, given):
-        console.print(f"answered; the paused run {run_id} continues")
-    else:
-        console.print(f"answer saved; continue with: samoflow run --session {session}")
-
-
-def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-    from prefect.flow_runs import resume_flow_run
-
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
-    if run.state is None or not run.state.is_paused():
-        return False
-    resume_flow_run(UUID(run_id), run_input={"text": given.text, "approve": given.approve})
-    return True
-
-
-@app.command("demo-session")
-def demo(
-    where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
-        "demo-output"
-    ),
-) -> None:
-    """Run one scripted session through every phase on a throwaway repository."""
-    from samoflow.cli.demo import make_demo_project
-
-    project = make_demo_project(where.resolve())
-    config = load_config(project)
-    files = create_session(
-        config,
-        name="demo-greeting",
-        task="Add a greeting function with a test",
-        dive="the src package",
-        agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
-        auto_approve_gates=True,
-    )
-    console.print(f"demo project: {project}")
-    run_session_in_process(files)
-    report = report_of(files)
-    commits = git_log(project, f"{config.base_branch or 'main'}..samoflow/{files.name}")
-    console.print(
-        f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
-        f"{report.iterations} iterations ({report.summary})"
-    )
-    console.print(f"commits on samoflow/{files.name}:\n{commits}")
-    console.print(f"session folder:  {files.root}")
-    console.print(f"worktree:        {config.worktrees / files.name}")
-    console.print("history:         _signal_history.jsonl, hook: _hook.json, logs: _logs/")
-    console.print("Prefect UI:      `.venv/bin/prefect server start`, then http://127.0.0.1:4200")
-    if report.lifecycle is not Lifecycle.DONE:
-        raise typer.Exit(code=1)
-
-
-def git_log(repo: Path, revisions: str) -> str:
-    import git
-
-    return str(git.Repo(repo).git.log("--oneline", revisions))
-
-
-@app.command()
-def send(
-    session: Annotated[
-        str | None, typer.Argument(help="The session that gets the message.")
-    ] = None,
-    text: Annotated[str | None, typer.Argument(help="The message.")] = None,
-    convoy: Annotated[str | None, typer.Option(help="Send to every member of this convoy.")] = None,
-    sender: Annotated[str, typer.Option("--from", help="Who sends it (a slug).")] = "human",
-    file: Annotated[Path | None, typer.Option(help="Read the message from a file.")] = None,
-    kind: Annotated[MessageKind, typer.Option(help="What kind of message.")] = MessageKind.GUIDANCE,
-    repo: RepoOption = Path("."),
-) -> None:
-    """Send a message to a session's inbox (or a convoy's); the next iteration delivers it."""
-    config = project_config(repo)
-    if convoy is not None and text is None:
-        session, text = None, session  # `send --convoy NAME "text"`: the text came first
-    try:
-        body = read_text_file(file) if file else (text or "")
-        if convoy is None:
-            message = new_message(session or "", body, sender, kind)
-            find_session(config.sessions, message.to)
-        else:
-            new_message(validate_slug(convoy, "convoy name"), body, sender, kind)  # checks
-    except (*USER_ERRORS, InboxError, OSError) as error:
-        fail(str(error))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from samoflow.tasks.inbox import send_message, send_to_convoy
-
-    if convoy is None:
-        stored = send_message(config.sessions, message)
-        console.print(f"message {stored.id} is #{stored.seq} in {stored.to}'s inbox")
-        return
-    try:
-        sent = send_to_convoy(config.sessions, convoy, body, sender, kind)
-    except (*USER_ERRORS, InboxError) as error:
-        fail(str(error))
-    console.print(f"sent to {len(sent)} members of {convoy}: " + ", ".join(m.to for m in sent))
-
-
-@app.command()
-def budget(
-    session: Annotated[str, typer.Argument(help="The session whose budget changes.")],
-    usd: Annotated[float | None, typer.Option(help="New limit in USD.")] = None,
-    tokens: Annotated[int | None, typer.Option(help="New limit in tokens (all kinds).")] = None,
-    repo: RepoOption = Path("."),
-) -> None:
-    """Set or raise a session's budget; a session the budget blocked may then continue."""
-    from samoflow.economy.breakers import raise_budget
-
-    config = project_config(repo)
-    try:
-        files = find_session(config.sessions, session)
-        if usd is None and tokens is None:
-            fail("give --usd and/or --tokens")
-        if (usd is not None and usd <= 0) or (tokens is not None and tokens <= 0):
-            fail("limits must be positive")
-        console.print(raise_budget(files, usd, tokens))
-    except USER_ERRORS as error:
-        fail(str(error))
-
-
 def _register_commands() -> None:
     """Commands that live in modules of their own (each owns one concept)."""
     from samoflow.cli import automations as cli_automations
     from samoflow.cli import convoy as cli_convoy
+    from samoflow.cli import economy as cli_economy
+    from samoflow.cli import inbox as cli_inbox
     from samoflow.cli import monitor as cli_monitor
     from samoflow.cli import served as cli_served
+    from samoflow.cli import session as cli_session
+
+    app.command()(cli_session.run)
+    app.command()(cli_session.status)
+    app.command()(cli_session.answer)
+    app.command("demo-session")(cli_session.demo)
+    app.command()(cli_inbox.send)
+    app.command()(cli_economy.budget)
 
     app.command()(cli_served.up)
     app.command()(cli_served.down)

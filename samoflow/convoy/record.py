@@ -1,4 +1,4 @@
-"""Convoys (idea 6): a plan file of sessions run as one batch, and its record on disk.
+"""Convoys: a plan file of sessions run as one batch, and its record on disk.
 
 Layout, one file per convoy so a project can hold several:
 - `<sessions>/_convoys/<name>.json`: a convoy started from a plan (`samoflow convoy plan.toml`);

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from samoflow.atomic import atomic_write_model, read_model
 from samoflow.clock import utcnow
 from samoflow.health.lease import (
     Lease,
@@ -30,6 +29,14 @@ from samoflow.health.lease import (
     write_lease,
 )
 from samoflow.health.restart import Launched, Launcher, launch_local
+from samoflow.health.restart_log import (
+    Lockout,
+    RestartEvent,
+    RestartLog,
+    backoff_seconds,
+    read_restart_log,
+    write_restart_log,
+)
 from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import read_gate
@@ -67,61 +74,6 @@ class SessionCheck(BaseModel):
     verdict: Verdict
     detail: str = ""
     pid: int | None = None
-
-
-class RestartEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    at: datetime
-    dead_pid: int
-    new_pid: int | None  # None: the launch itself failed
-    why: str
-    log: str | None = None
-
-
-class Lockout(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    at: datetime
-    reason: str
-    notified: bool = False
-
-
-class RestartLog(BaseModel):
-    """`_restarts.json`: the monitor's restarts of one session and its crash-loop lockouts."""
-
-    model_config = ConfigDict(frozen=True)
-
-    restarts: tuple[RestartEvent, ...] = ()
-    lockouts: tuple[Lockout, ...] = ()
-
-    def recent(self, now: datetime, window_seconds: float) -> list[RestartEvent]:
-        """Restarts that count now: inside the window and after the last lockout."""
-        since = now - timedelta(seconds=window_seconds)
-        if self.lockouts:
-            since = max(since, self.lockouts[-1].at)
-        return [event for event in self.restarts if event.at > since]
-
-
-def restarts_path(files: SessionFiles) -> Path:
-    return files.restarts
-
-
-def read_restart_log(files: SessionFiles) -> RestartLog:
-    path = restarts_path(files)
-    return read_model(path, RestartLog) or RestartLog()
-
-
-def write_restart_log(files: SessionFiles, log: RestartLog) -> None:
-    atomic_write_model(restarts_path(files), log)
-
-
-def backoff_seconds(recent_restarts: int, settings: Settings) -> float:
-    """The wait after the last restart: none for the first, then initial, doubling to max."""
-    if recent_restarts == 0:
-        return 0.0
-    delay = settings.restart_backoff_initial_seconds * 2 ** (recent_restarts - 1)
-    return float(min(delay, settings.restart_backoff_max_seconds))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Inbox messages (idea 4): the message format, the rules a sender must pass, and delivery.
+"""Inbox messages: the message format, the rules a sender must pass, and delivery.
 
 Storage is behind `InboxStore` (Prefect Variables and artifacts in `tasks/inbox_store.py`).
 Sequence numbers are claimed by an atomic create of the message's own record, so concurrent

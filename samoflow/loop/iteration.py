@@ -97,34 +97,13 @@ def run_attempt(
     """One agent process for the hooked iteration; the attempt is journalled before it starts."""
     journal = read_journal(files.journal)
     assert journal is not None and journal.iteration == hook.iteration
-    attempt = hook.attempt
     files.signal.unlink(missing_ok=True)
-    prompt_file = files.prompt_file(hook.iteration, attempt)
-    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff))
-    atomic_write_text(prompt_file, prompt)
-    request = AgentRequest(
-        session_dir=files.root,
-        working_dir=Path(spec.working_dir),
-        hook_path=files.hook,
-        prompt=prompt,
-        instructions=instructions_for(Phase(hook.phase), hook.role),
-        prompt_file=prompt_file,
-        log_path=files.iteration_log(hook.iteration, attempt, hook.phase),
-        phase=hook.phase,
-        iteration=hook.iteration,
-        attempt=attempt,
-        role=hook.role,
-        timeout_seconds=spec.agent.timeout_seconds or settings.agent_timeout_seconds,
-    )
+    request = agent_request(files, spec, hook, settings)
     observer = adapter.observer()
 
     def remember_agent(pid: int, started: float) -> None:
-        write_journal(
-            files.journal,
-            journal.model_copy(
-                update={"attempt": attempt, "agent_pid": pid, "agent_started": started}
-            ),
-        )
+        update = {"attempt": hook.attempt, "agent_pid": pid, "agent_started": started}
+        write_journal(files.journal, journal.model_copy(update=update))
 
     def on_line(line: str) -> None:
         observer.feed(line)
@@ -152,17 +131,40 @@ def run_attempt(
         error=error,
         rate_limit=observer.rate_limit(failed),
     )
-    spent = read_journal(files.journal) or journal
-    write_journal(
-        files.journal,
-        spent.model_copy(
-            update={
-                "usage": spent.usage + result.usage,
-                "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
-            }
-        ),
-    )
+    _add_spending(files, journal, result)
     return result
+
+
+def agent_request(
+    files: SessionFiles, spec: SessionSpec, hook: Hook, settings: Settings
+) -> AgentRequest:
+    """What the agent process is given for this attempt; its prompt is kept in `_logs/`."""
+    prompt_file = files.prompt_file(hook.iteration, hook.attempt)
+    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff))
+    atomic_write_text(prompt_file, prompt)
+    return AgentRequest(
+        session_dir=files.root,
+        working_dir=Path(spec.working_dir),
+        hook_path=files.hook,
+        prompt=prompt,
+        instructions=instructions_for(Phase(hook.phase), hook.role),
+        prompt_file=prompt_file,
+        log_path=files.iteration_log(hook.iteration, hook.attempt, hook.phase),
+        phase=hook.phase,
+        iteration=hook.iteration,
+        attempt=hook.attempt,
+        role=hook.role,
+        timeout_seconds=spec.agent.timeout_seconds or settings.agent_timeout_seconds,
+    )
+
+
+def _add_spending(files: SessionFiles, journal: IterationJournal, result: AgentResult) -> None:
+    spent = read_journal(files.journal) or journal
+    update = {
+        "usage": spent.usage + result.usage,
+        "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
+    }
+    write_journal(files.journal, spent.model_copy(update=update))
 
 
 def next_attempt(files: SessionFiles) -> int:

@@ -1,12 +1,12 @@
 """The Prefect automations samoflow relies on, created or updated by name (idempotent).
 
-The stall automation (DESIGN §8, measured on 3.8.8): a proactive trigger per session
-resource. A heartbeat (or a stall step, which re-arms it) opens a window of `stall_seconds`;
-a heartbeat or an `ended` event inside it closes the window quietly; a window that closes
-empty fires one run of the stall-handler deployment for that session, with the session
-folder taken from the last event's resource. The handler itself alerts Slack through
-`notify_humans` (outbox, retries, one message per stall): a second, direct Slack action
-here would duplicate that message and need the Slack secret in a second block.
+The stall automation (measured on Prefect 3.8.8, see docs/architecture.md): a proactive trigger
+per session resource. A heartbeat (or a stall step, which re-arms it) opens a window of
+`stall_seconds`; a heartbeat or an `ended` event inside it closes the window quietly; a window
+that closes empty fires one run of the stall-handler deployment for that session, with the
+session folder taken from the last event's resource. The handler itself alerts Slack through
+`notify_humans` (outbox, retries, one message per stall): a second, direct Slack action here
+would duplicate that message and need the Slack secret in a second block.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def stall_trigger(settings: Settings) -> EventTrigger:
             f"needs at least {MIN_PROACTIVE_SECONDS:g} s (set SAMOFLOW_STALL_SECONDS)"
         )
     return EventTrigger(
-        # Without `after` a proactive trigger never fired in our measurements (DESIGN §8).
+        # Without `after` a proactive trigger never fired when measured (docs/architecture.md).
         after={HEARTBEAT_EVENT, STALL_CHECKED_EVENT},
         expect={HEARTBEAT_EVENT, ENDED_EVENT},
         for_each={"prefect.resource.id"},

@@ -1,4 +1,4 @@
-"""`_handoff.json` (idea 5): state saved by an agent that asked for a fresh context."""
+"""`_handoff.json`: state saved by an agent that asked for a fresh context."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`_hook.json` (idea 3): the tiny "what to do now" pointer the agent reads first."""
+"""`_hook.json`: the tiny "what to do now" pointer the agent reads first."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Roles from the directory (idea 8): where a session folder lives says what it is.
+"""Roles from the directory: where a session folder lives says what it is.
 
 `<sessions>/<task>/` is a coordinator, `<sessions>/<task>/workers/<name>/` an implementation
 worker. An explicit role wins over the path; a mismatch is returned as a warning, which

@@ -20,15 +20,9 @@ from samoflow.cli import monitor as cli_monitor
 from samoflow.clock import utcnow
 from samoflow.health import monitor as monitor_module
 from samoflow.health.lease import lease_for, process_identity, read_lease, session_lock, write_lease
-from samoflow.health.monitor import (
-    Monitor,
-    Verdict,
-    backoff_seconds,
-    check_session,
-    read_restart_log,
-    sweep,
-)
+from samoflow.health.monitor import Monitor, Verdict, check_session, sweep
 from samoflow.health.restart import Launched
+from samoflow.health.restart_log import backoff_seconds, read_restart_log
 from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, write_gate

@@ -1,0 +1,61 @@
+"""`samoflow send`: a message into a session's (or a whole convoy's) inbox."""
+
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from samoflow.cli.common import (
+    USER_ERRORS,
+    RepoOption,
+    console,
+    fail,
+    project_config,
+)
+from samoflow.inbox.messages import InboxError, MessageKind, new_message, read_text_file
+from samoflow.names import validate_slug
+from samoflow.session.store import (
+    find_session,
+)
+
+
+def send(
+    session: Annotated[
+        str | None, typer.Argument(help="The session that gets the message.")
+    ] = None,
+    text: Annotated[str | None, typer.Argument(help="The message.")] = None,
+    convoy: Annotated[str | None, typer.Option(help="Send to every member of this convoy.")] = None,
+    sender: Annotated[str, typer.Option("--from", help="Who sends it (a slug).")] = "human",
+    file: Annotated[Path | None, typer.Option(help="Read the message from a file.")] = None,
+    kind: Annotated[MessageKind, typer.Option(help="What kind of message.")] = MessageKind.GUIDANCE,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Send a message to a session's inbox (or a convoy's); the next iteration delivers it."""
+    config = project_config(repo)
+    if convoy is not None and text is None:
+        session, text = None, session  # `send --convoy NAME "text"`: the text came first
+    try:
+        body = read_text_file(file) if file else (text or "")
+        if convoy is None:
+            message = new_message(session or "", body, sender, kind)
+            find_session(config.sessions, message.to)
+        else:
+            new_message(validate_slug(convoy, "convoy name"), body, sender, kind)  # checks
+    except (*USER_ERRORS, InboxError, OSError) as error:
+        fail(str(error))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from samoflow.tasks.inbox import send_message, send_to_convoy
+
+    if convoy is None:
+        stored = send_message(config.sessions, message)
+        console.print(f"message {stored.id} is #{stored.seq} in {stored.to}'s inbox")
+        return
+    try:
+        sent = send_to_convoy(config.sessions, convoy, body, sender, kind)
+    except (*USER_ERRORS, InboxError) as error:
+        fail(str(error))
+    console.print(f"sent to {len(sent)} members of {convoy}: " + ", ".join(m.to for m in sent))
