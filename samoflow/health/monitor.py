@@ -49,7 +49,7 @@ from samoflow.session.history import (
 )
 from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionState, load_state
-from samoflow.session.store import list_sessions
+from samoflow.session.store import all_sessions
 from samoflow.settings import Settings
 
 Notifier = Callable[[Notice], None]
@@ -107,9 +107,8 @@ def needs_orchestrator(files: SessionFiles, state: SessionState) -> bool:
 
 
 def sweep(sessions_root: Path, monitor: Monitor) -> list[SessionCheck]:
-    """One pass over every session under `sessions_root`."""
-    return [check_session(SessionFiles(sessions_root / name), monitor)
-            for name in list_sessions(sessions_root)]
+    """One pass over every session under `sessions_root`, workers (`<task>/workers/<w>/`) too."""
+    return [check_session(files, monitor) for files in all_sessions(sessions_root)]
 
 
 def check_session(files: SessionFiles, monitor: Monitor) -> SessionCheck:

@@ -60,6 +60,17 @@ def list_sessions(sessions_root: Path) -> list[str]:
     return sorted(p.name for p in sessions_root.iterdir() if is_session_dir(p))
 
 
+def all_sessions(sessions_root: Path) -> list[SessionFiles]:
+    """Every session under the root: the top-level ones and each one's workers."""
+    found = []
+    for name in list_sessions(sessions_root):
+        files = SessionFiles(sessions_root / name)
+        found.append(files)
+        if files.workers.is_dir():
+            found += [SessionFiles(p) for p in sorted(files.workers.iterdir()) if is_session_dir(p)]
+    return found
+
+
 def unused_name(sessions_root: Path, task: str) -> str:
     base = slugify(task)
     name, counter = base, 2

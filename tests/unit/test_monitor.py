@@ -24,13 +24,14 @@ from samoflow.health.monitor import Monitor, Verdict, check_session, sweep
 from samoflow.health.restart import Launched
 from samoflow.health.restart_log import backoff_seconds, read_restart_log
 from samoflow.notices.notice import Notice, NoticeKind
+from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, write_gate
 from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, read_history
 from samoflow.session.phases import Phase
-from samoflow.session.spec import read_spec, write_spec
+from samoflow.session.spec import AgentKind, AgentSpec, read_spec, write_spec
 from samoflow.session.state import Lifecycle, load_state
-from samoflow.session.store import unblock
+from samoflow.session.store import create_session, unblock
 from samoflow.settings import Settings
 from tests.support.sessions import new_session
 
@@ -132,6 +133,29 @@ def test_a_dead_orchestrator_is_restarted_and_the_restart_recorded(
         before.phase, before.lifecycle, before.last_iteration
     ) == (Phase.INVESTIGATION, Lifecycle.ACTIVE, 1)
     assert len(read_restart_log(files).restarts) == 1
+
+
+def test_the_sweep_restarts_a_dead_worker_nested_under_its_coordinator(
+    repo: Path, monitor: Monitor, launcher: FakeLauncher, clock: Clock
+) -> None:
+    coordinator = active_session(repo, name="lead")
+    config = load_config(repo)
+    worker = create_session(
+        config, name="w1", task="one part", dive=None, parent=coordinator,
+        agent=AgentSpec(kind=AgentKind.SCRIPTED, scenario="full"), auto_approve_gates=True,
+    )
+    append_entry(worker.history, HistoryEntry(
+        iteration=1, phase="init", status="continue", outcome=Outcome.CONTINUE,
+        next_phase="investigation",
+    ))
+    dead_orchestrator(worker, clock)
+    assert worker.root.parent == coordinator.workers
+
+    checks = {check.session: check.verdict for check in sweep(config.sessions, monitor)}
+
+    assert checks["lead--w1"] is Verdict.RESTARTED
+    lease = read_lease(worker.lease)
+    assert lease is not None and lease.pid == launcher.launched[0].pid
 
 
 def test_a_restarted_session_is_alive_on_the_next_sweep(
