@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     convoy_member_grace_seconds: float = Field(30.0, ge=0)
     # The SlackAlerts block to send through; when no block has this name, notices are printed.
     slack_block: str = "samoflow-slack"
+    # With no block, a notice is printed as Slack would show it; true prints its JSON payload.
+    print_slack_json: bool = False
     # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.
     slack_timeout_seconds: float = Field(10.0, gt=0)
     slack_retries: int = Field(2, ge=0)

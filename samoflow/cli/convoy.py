@@ -6,9 +6,8 @@ Runnable on its own too: `python -m samoflow.cli.convoy convoy plan.toml --repo 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.table import Table
@@ -23,10 +22,12 @@ from samoflow.cli.common import (
     served_api,
     start_deployment_run,
 )
+from samoflow.cli.output import follow_convoy, prefect_logs_to, while_following
 from samoflow.convoy.record import (
     ConvoyError,
     ConvoyRecord,
     MemberState,
+    convoy_log,
     list_convoys,
     read_convoy,
 )
@@ -45,21 +46,6 @@ from samoflow.settings import get_settings
 from samoflow.workspace.merge import MergeStatus
 
 USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
-
-
-def _follow(path: Path, stop: threading.Event) -> None:
-    """Print each member's state change while the flow runs in the main thread."""
-    seen: dict[str, str] = {}
-    while not stop.wait(0.5):
-        try:
-            record = read_convoy(path)
-        except ConvoyError:
-            continue
-        for member in record.members:
-            if seen.get(member.name) != member.state.value:
-                seen[member.name] = member.state.value
-                merge = f", {member.merge.describe()}" if member.merge else ""
-                console.print(f"  {member.name:<24} {member.state.value}{merge}")
 
 
 def _summary(record: ConvoyRecord) -> Table:
@@ -81,6 +67,7 @@ def convoy(
     plan: Annotated[Path, typer.Argument(help="The plan file (TOML).")],
     repo: RepoOption = Path("."),
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
 ) -> None:
     """Run the plan's sessions in parallel worktrees as one convoy; re-running continues it."""
     project_config(repo)  # a clear error before anything is created
@@ -101,23 +88,30 @@ def convoy(
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from samoflow.flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
 
-    stop = threading.Event()
-    follower = threading.Thread(target=_follow, args=(path, stop), daemon=True)
-    follower.start()
+    log = convoy_log(path)
+    if not verbose:
+        console.print(f"Prefect's log: {log} (or --verbose)", highlight=False)
     try:
-        with console.status(f"convoy {prepared.name} running (Ctrl-C stops; re-run continues)"):
-            record = convoy_flow(str(path))
+        with (
+            prefect_logs_to(None if verbose else log),
+            console.status(f"convoy {prepared.name} running (Ctrl-C stops; re-run continues)"),
+        ):
+            record = cast(
+                ConvoyRecord,
+                while_following(
+                    lambda stop: follow_convoy(path, stop), lambda: convoy_flow(str(path))
+                ),
+            )
     except USER_ERRORS as error:
         fail(str(error))
-    finally:
-        stop.set()
-        follower.join()
     _report(record)
 
 
 def _report(record: ConvoyRecord) -> None:
     console.print(_summary(record))
     console.print(f"integration branch: [bold]{record.integration_branch}[/bold]")
+    console.print(f"session folders:    {record.sessions_root}", highlight=False)
+    console.print("Prefect UI:         `samoflow up` (or `prefect server start`)", highlight=False)
     if record.notice is not None:
         sent = record.notice.sent_at
         console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
@@ -231,6 +225,7 @@ def demo_convoy(
     where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
         "demo-output"
     ),
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
 ) -> None:
     """A convoy of three scripted sessions on a throwaway repository, merged and announced."""
     from samoflow.cli.demo import make_demo_project
@@ -241,7 +236,7 @@ def demo_convoy(
     plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")
     console.print(f"demo project: {project}\nplan: {plan}")
     try:
-        convoy(plan, project)
+        convoy(plan, project, verbose=verbose)
     finally:
         console.print(f"integration branch log:\n{_integration_log(project)}")
 

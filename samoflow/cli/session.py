@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -23,11 +22,11 @@ from samoflow.cli.common import (
     served_api,
     start_deployment_run,
 )
+from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer
-from samoflow.session.history import read_history
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle, load_state, report_of
 from samoflow.session.store import (
@@ -56,39 +55,21 @@ def _agent_spec(
     )
 
 
-def _follow(files: SessionFiles, stop: threading.Event) -> None:
-    """Print each recorded iteration as it lands (the run itself blocks the main thread)."""
-    shown = 0
-    while not stop.wait(0.5):
-        try:
-            entries = read_history(files.history)
-        except ValueError:
-            continue
-        for entry in entries[shown:]:
-            colour = {"blocked": "red", "done": "green", "waiting": "yellow"}.get(entry.outcome, "")
-            note = entry.reason or entry.summary or ""
-            console.print(
-                f"  #{entry.iteration:<3} {entry.phase:<15} -> [{colour or 'cyan'}]"
-                f"{entry.outcome}[/] {note[:90]}"
-            )
-        shown = len(entries)
-
-
-def run_session_in_process(files: SessionFiles) -> None:
+def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from samoflow.flows.session import (
         session_flow,  # Prefect loads only for commands that run flows
     )
 
-    stop = threading.Event()
-    follower = threading.Thread(target=_follow, args=(files, stop), daemon=True)
-    follower.start()
-    try:
-        with console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"):
-            session_flow(str(files.root))
-    finally:
-        stop.set()
-        follower.join()
+    if not verbose:
+        console.print(f"Prefect's log: {files.orchestrator_log} (or --verbose)", highlight=False)
+    with (
+        prefect_logs_to(None if verbose else files.orchestrator_log),
+        console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"),
+    ):
+        while_following(
+            lambda stop: follow_session(files, stop), lambda: session_flow(str(files.root))
+        )
 
 
 def run(
@@ -111,6 +92,7 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
 ) -> None:
     """Run one session to the end (or to a gate / a block); resumes an existing session.
 
@@ -129,7 +111,7 @@ def run(
         console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
         console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
         return
-    run_session_in_process(files)
+    run_session_in_process(files, verbose)
     _report_run(files)
 
 
@@ -162,7 +144,13 @@ def _report_run(files: SessionFiles) -> None:
         f"after {report.iterations} iterations, ${report.usage.cost_usd:.4f}"
     )
     if report.reason:
-        console.print(f"reason: {report.reason}")
+        console.print(f"reason: {report.reason}", highlight=False)
+    if report.lifecycle is Lifecycle.BLOCKED:
+        console.print(
+            f"next: fix the cause, then `samoflow run --session {report.session}`; the agent's "
+            f"output is in {files.logs}",
+            highlight=False,
+        )
     if report.lifecycle is Lifecycle.WAITING:
         console.print(f"answer with: samoflow answer {report.session} --text '...'")
     raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
@@ -238,6 +226,7 @@ def demo(
     where: Annotated[Path, typer.Option(help="Folder for the throwaway project.")] = Path(
         "demo-output"
     ),
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
 ) -> None:
     """Run one scripted session through every phase on a throwaway repository."""
     from samoflow.cli.demo import make_demo_project
@@ -253,7 +242,7 @@ def demo(
         auto_approve_gates=True,
     )
     console.print(f"demo project: {project}")
-    run_session_in_process(files)
+    run_session_in_process(files, verbose)
     report = report_of(files)
     commits = git_log(project, f"{config.base_branch or 'main'}..samoflow/{files.name}")
     console.print(

@@ -206,6 +206,11 @@ def integration_branch(name: str) -> str:
     return f"samoflow/convoy/{name}"
 
 
+def convoy_log(record_path: Path) -> Path:
+    """Prefect's own log lines of a convoy run from the terminal, next to its record."""
+    return record_path.with_suffix(".log")
+
+
 def read_convoy(path: Path) -> ConvoyRecord:
     try:
         return ConvoyRecord.model_validate_json(path.read_text(encoding="utf-8"))

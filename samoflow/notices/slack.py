@@ -33,6 +33,22 @@ class SlackPayload(BaseModel):
     def pretty(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
+    def rendered(self) -> str:
+        """The message as a person reads it in Slack: its blocks as plain lines."""
+        return "\n".join(line for block in self.blocks for line in _block_lines(block))
+
+
+def _block_lines(block: dict[str, Any]) -> list[str]:
+    if block.get("type") == "header":
+        return [str(block["text"]["text"]), ""]
+    if block.get("type") == "context":
+        return [f"  {element.get('text', '')}" for element in block.get("elements", [])]
+    if "fields" in block:
+        pairs = (str(f["text"]).replace("*", "").replace("\n", ": ") for f in block["fields"])
+        return [" · ".join(pairs)]
+    text = block.get("text", {}).get("text", "")
+    return [str(text).replace("*", "")]
+
 
 def header_block(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:HEADER_LIMIT]}}

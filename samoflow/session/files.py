@@ -15,6 +15,7 @@ HANDOFF = "_handoff.json"
 INBOX = "_inbox"
 OUTBOX = "_outbox"
 LOGS = "_logs"
+ORCHESTRATOR_LOG = "orchestrator.log"
 WORKERS = "workers"
 # The orchestrator's own state.
 SPEC = "_session.json"
@@ -132,6 +133,11 @@ class SessionFiles:
     @property
     def logs(self) -> Path:
         return self.root / LOGS
+
+    @property
+    def orchestrator_log(self) -> Path:
+        """Prefect's own log lines of a run started from the terminal (kept off the screen)."""
+        return self.logs / ORCHESTRATOR_LOG
 
     @property
     def prompts(self) -> Path:

@@ -31,8 +31,9 @@ class ChannelUnavailableError(RuntimeError):
 
 
 def print_payload(payload: SlackPayload) -> None:
-    """The channel when no Slack is configured: the exact payload Slack would get."""
-    print(f"[samoflow] Slack payload (no SlackAlerts block configured):\n{payload.pretty()}")
+    """The channel when no Slack is configured: the message as Slack would show it."""
+    shown = payload.pretty() if get_settings().print_slack_json else payload.rendered()
+    print(f"[samoflow] Slack message (no SlackAlerts block configured):\n{shown}", flush=True)
 
 
 def slack_sender() -> Sender:

@@ -40,5 +40,6 @@ def test_without_a_slack_block_the_payload_is_printed(
     files = new_session(repo, BLOCKS, name="printed")
     session_flow(str(files.root))
     out = capsys.readouterr().out
-    assert "Slack payload (no SlackAlerts block configured)" in out
-    assert '"text": "⛔ samoflow session printed is blocked"' in out
+    assert "Slack message (no SlackAlerts block configured)" in out
+    assert "\n⛔ samoflow session printed is blocked\n" in out  # as Slack shows it
+    assert "Phase: " in out and '"blocks"' not in out  # not the JSON, unless asked
