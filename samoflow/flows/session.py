@@ -17,6 +17,7 @@ from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
 from samoflow.health.lease import hold_lease
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
+from samoflow.prefect_api.artifacts import publish_session_artifacts
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.session.files import SessionFiles
@@ -26,9 +27,8 @@ from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
-from samoflow.tasks.artifacts import publish_session_artifacts
 from samoflow.tasks.convoy import prepare_worker_convoy
-from samoflow.tasks.inbox import deliver_inbox, route_outbox
+from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
     AgentStalledError,
@@ -67,11 +67,13 @@ def session_flow(session_dir: str) -> SessionReport:
             run_requested_workers(files)
             if over_budget(files):
                 continue  # recorded as blocked: the loop ends the run
-            deliver_inbox(files)
+            if mail_waiting(files):  # a task run only when there is something to deliver
+                deliver_inbox(files)
             entry = run_one_iteration(files, state)
             if entry is None:
                 continue  # rate limited: waited for the reset, the same iteration runs again
-            route_outbox(files)
+            if outbox_waiting(files):
+                route_outbox(files)
             publish_session_artifacts(files)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch

@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from samoflow.atomic import atomic_write_text
 from samoflow.session.files import SessionFiles
+
+MESSAGE_FILE = re.compile(r"msg-(\d+)-")
 
 
 def unread_messages(files: SessionFiles) -> list[str]:
     if not files.inbox.is_dir():
         return []
     return sorted(path.name for path in files.inbox.glob("msg-*.json"))
+
+
+def highest_seq_on_disk(files: SessionFiles) -> int:
+    """The newest message number in `_inbox/` or `_inbox/read/` (0: none): a cheap hint of
+    what was delivered; Prefect's mark stays the truth."""
+    numbers = [
+        int(match.group(1))
+        for folder in (files.inbox, files.inbox_read)
+        for path in (folder.glob("msg-*.json") if folder.is_dir() else ())
+        if (match := MESSAGE_FILE.match(path.name))
+    ]
+    return max(numbers, default=0)
 
 
 def _seen_record(files: SessionFiles) -> Path:

@@ -15,6 +15,7 @@ from prefect.client.schemas.actions import VariableCreate
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.variables import Variable
 
+from samoflow.inbox.files import highest_seq_on_disk
 from samoflow.inbox.messages import MAX_INLINE_CHARS, Message, MessageKind, deliver, new_message
 from samoflow.session.files import SessionFiles
 
@@ -93,6 +94,18 @@ class PrefectInboxStore:
 
     def sent_count(self, session: str) -> int:
         return int(Variable.get(sent_variable(session), default=0))
+
+
+def mail_waiting(files: SessionFiles) -> bool:
+    """One Variable read instead of a task run: is there a message past the newest on disk?
+    (A deleted `_inbox/` only makes the answer yes more often; delivery itself stays exact.)"""
+    next_seq = highest_seq_on_disk(files) + 1
+    return Variable.get(message_variable(files.name, next_seq), default=None) is not None
+
+
+def outbox_waiting(files: SessionFiles) -> bool:
+    """Whether the agent left messages to route: a look at the folder, no API call."""
+    return files.outbox.is_dir() and any(files.outbox.glob("*.json"))
 
 
 @task(name="deliver-inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)

@@ -10,11 +10,11 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from samoflow.flows.session import session_flow
+from samoflow.prefect_api.artifacts import overview_key, progress_key
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, Outcome, iterations, read_history
 from samoflow.session.phases import Phase
 from samoflow.session.state import Lifecycle, load_state
-from samoflow.tasks.artifacts import overview_key, progress_key
 from tests.support.sessions import new_session
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

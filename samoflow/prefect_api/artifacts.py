@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind
@@ -19,8 +17,9 @@ def progress_key(session: str) -> str:
     return f"session-{session}-progress"
 
 
-@task(name="publish-session-artifacts", cache_policy=NO_CACHE)
 def publish_session_artifacts(files: SessionFiles) -> None:
+    """The overview and the iterations table, under stable keys (a call, not a task run: it
+    only shows what the files already hold)."""
     state = load_state(files)
     overview = (
         files.overview.read_text(encoding="utf-8", errors="replace")
