@@ -55,7 +55,7 @@ from samoflow.settings import Settings
 Notifier = Callable[[Notice], None]
 
 
-class Verdict(StrEnum):
+class CheckVerdict(StrEnum):
     ALIVE = "alive"
     INACTIVE = "inactive"  # done, blocked, or waiting for a human: nothing to run
     NOT_RUNNING = "not-running"  # no lease: never started here, or stopped by a human
@@ -71,7 +71,7 @@ class SessionCheck(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session: str
-    verdict: Verdict
+    verdict: CheckVerdict
     detail: str = ""
     pid: int | None = None
 
@@ -119,40 +119,40 @@ def check_session(files: SessionFiles, monitor: Monitor) -> SessionCheck:
             return seen
         with session_lock(files) as locked:
             if not locked:
-                return SessionCheck(session=files.name, verdict=Verdict.BUSY,
+                return SessionCheck(session=files.name, verdict=CheckVerdict.BUSY,
                                     detail="the lease lock stayed held; next sweep decides")
             seen = _observe(files, monitor)  # again: another monitor may have acted meanwhile
             if isinstance(seen, SessionCheck):
                 return seen
             return _recover(files, seen, monitor)
     except (LeaseError, HistoryError, ValidationError, OSError, ValueError) as error:
-        return SessionCheck(session=files.name, verdict=Verdict.ERROR, detail=str(error))
+        return SessionCheck(session=files.name, verdict=CheckVerdict.ERROR, detail=str(error))
 
 
 def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
     state = load_state(files)
     if not needs_orchestrator(files, state):
-        return SessionCheck(session=files.name, verdict=Verdict.INACTIVE,
+        return SessionCheck(session=files.name, verdict=CheckVerdict.INACTIVE,
                             detail=str(state.lifecycle))
     lease = read_lease(files.lease)
     if lease is None:
         return SessionCheck(
-            session=files.name, verdict=Verdict.NOT_RUNNING,
+            session=files.name, verdict=CheckVerdict.NOT_RUNNING,
             detail=f"no lease; start it with `samoflow run --session {files.name}`",
         )
     now = monitor.clock()
     alive = liveness(lease, now=now, stale_seconds=monitor.settings.lease_stale_seconds)
     age = f"heartbeat {lease.heartbeat_age(now):.0f} s ago"
     if alive is Liveness.ALIVE:
-        return SessionCheck(session=files.name, verdict=Verdict.ALIVE, detail=age, pid=lease.pid)
+        return SessionCheck(session=files.name, verdict=CheckVerdict.ALIVE, detail=age, pid=lease.pid)
     if alive is Liveness.FOREIGN:
-        return SessionCheck(session=files.name, verdict=Verdict.FOREIGN,
+        return SessionCheck(session=files.name, verdict=CheckVerdict.FOREIGN,
                             detail=f"run on {lease.host}, {age}", pid=lease.pid)
     grace = monitor.settings.convoy_member_grace_seconds
     if alive is Liveness.DEAD and _in_convoy(files) and lease.heartbeat_age(now) < grace:
         # Its convoy waits for its run and starts a crashed one again: two restarters
         # would race for the lease. The convoy acts first; if it is gone too, we do.
-        return SessionCheck(session=files.name, verdict=Verdict.BACKING_OFF,
+        return SessionCheck(session=files.name, verdict=CheckVerdict.BACKING_OFF,
                             detail=f"a convoy member: its convoy may restart it ({age})",
                             pid=lease.pid)
     return _Dead(state=state, lease=lease, liveness=alive)
@@ -171,7 +171,7 @@ def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck
         return _lock_out(files, dead, log, monitor)
     wait = backoff_seconds(len(recent), settings)
     if recent and (left := wait - (now - recent[-1].at).total_seconds()) > 0:
-        return SessionCheck(session=files.name, verdict=Verdict.BACKING_OFF,
+        return SessionCheck(session=files.name, verdict=CheckVerdict.BACKING_OFF,
                             detail=f"restart {len(recent) + 1} in {left:.0f} s",
                             pid=dead.lease.pid)
     why = f"orchestrator pid {dead.lease.pid} {dead.liveness}"
@@ -189,7 +189,7 @@ def _recover(files: SessionFiles, dead: _Dead, monitor: Monitor) -> SessionCheck
     placeholder = lease_for(launched.pid, launched.started, started_by="monitor")
     write_lease(files.lease, placeholder.model_copy(update={"heartbeat_at": now}))
     _log_restart(files, log, _event(now, dead, launched, why))
-    return SessionCheck(session=files.name, verdict=Verdict.RESTARTED, pid=launched.pid,
+    return SessionCheck(session=files.name, verdict=CheckVerdict.RESTARTED, pid=launched.pid,
                         detail=f"{why}; new pid {launched.pid}, log {launched.log_path.name}")
 
 
@@ -245,7 +245,7 @@ def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monito
     write_restart_log(files, log.model_copy(update={"lockouts": (*log.lockouts, lockout)}))
     told = _send_lockout_notice(files, monitor, lockout)
     note = "" if told else " (telling a human failed; the next sweep tries again)"
-    return SessionCheck(session=files.name, verdict=Verdict.LOCKED_OUT, detail=reason + note,
+    return SessionCheck(session=files.name, verdict=CheckVerdict.LOCKED_OUT, detail=reason + note,
                         pid=dead.lease.pid)
 
 
@@ -280,7 +280,7 @@ def _retry_lockout_notice(files: SessionFiles, monitor: Monitor) -> None:
 
 def summarize(checks: list[SessionCheck]) -> Iterator[str]:
     """One line per check that is worth a human's eye (everything but quiet states)."""
-    quiet = (Verdict.ALIVE, Verdict.INACTIVE, Verdict.NOT_RUNNING)
+    quiet = (CheckVerdict.ALIVE, CheckVerdict.INACTIVE, CheckVerdict.NOT_RUNNING)
     for check in checks:
         if check.verdict not in quiet:
             yield f"{check.session}: {check.verdict} {check.detail}".rstrip()

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from samoflow.health.lease import Lease, lease_for, read_lease, write_lease
-from samoflow.health.monitor import Monitor, SessionCheck, Verdict, sweep
+from samoflow.health.monitor import Monitor, SessionCheck, CheckVerdict, sweep
 from samoflow.health.restart import launch_local
 from samoflow.notices.notice import Notice
 from samoflow.session.files import SessionFiles
@@ -211,7 +211,7 @@ def test_sigkilled_orchestrators_are_restarted_and_the_session_finishes_exactly_
     assert [e.summary for e in restarts] == [
         f"restarted by monitor: orchestrator pid {pid} dead" for pid in killed
     ]
-    assert [c.verdict for c in checks].count(Verdict.RESTARTED) == len(KILL_AT)
+    assert [c.verdict for c in checks].count(CheckVerdict.RESTARTED) == len(KILL_AT)
     assert iterations(entries)[4].attempts >= 2  # the agent killed itself once in step 5
     branch = git.Repo(repo).iter_commits("main..samoflow/chaos")
     assert {c.message.strip() for c in branch} == COMMITS
@@ -239,7 +239,7 @@ def test_the_monitor_flow_restarts_a_session_whose_orchestrator_died(
     try:
         write_lease(files.lease, lease_for(os.getpid(), 12345.0))  # a pid that is not its own
         checks = monitor_flow(str(repo))
-        assert [(c.session, c.verdict) for c in checks] == [("short", Verdict.RESTARTED)]
+        assert [(c.session, c.verdict) for c in checks] == [("short", CheckVerdict.RESTARTED)]
         wait_until(lambda: not files.lease.exists(), DEADLINE, f"the session\n{_logs(files)}")
         state = load_state(files)
         assert state.lifecycle is Lifecycle.BLOCKED

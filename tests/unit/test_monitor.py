@@ -20,7 +20,7 @@ from samoflow.cli import monitor as cli_monitor
 from samoflow.clock import utcnow
 from samoflow.health import monitor as monitor_module
 from samoflow.health.lease import lease_for, process_identity, read_lease, session_lock, write_lease
-from samoflow.health.monitor import Monitor, Verdict, check_session, sweep
+from samoflow.health.monitor import Monitor, CheckVerdict, check_session, sweep
 from samoflow.health.restart import Launched
 from samoflow.health.restart_log import backoff_seconds, read_restart_log
 from samoflow.notices.notice import Notice, NoticeKind
@@ -121,7 +121,7 @@ def test_a_dead_orchestrator_is_restarted_and_the_restart_recorded(
 
     check = check_session(files, monitor)
 
-    assert check.verdict is Verdict.RESTARTED and len(launcher.launched) == 1
+    assert check.verdict is CheckVerdict.RESTARTED and len(launcher.launched) == 1
     lease = read_lease(files.lease)
     assert lease is not None and lease.pid == launcher.launched[0].pid
     assert lease.started_by == "monitor"
@@ -153,7 +153,7 @@ def test_the_sweep_restarts_a_dead_worker_nested_under_its_coordinator(
 
     checks = {check.session: check.verdict for check in sweep(config.sessions, monitor)}
 
-    assert checks["lead--w1"] is Verdict.RESTARTED
+    assert checks["lead--w1"] is CheckVerdict.RESTARTED
     lease = read_lease(worker.lease)
     assert lease is not None and lease.pid == launcher.launched[0].pid
 
@@ -164,7 +164,7 @@ def test_a_restarted_session_is_alive_on_the_next_sweep(
     files = active_session(repo)
     dead_orchestrator(files, clock)
     check_session(files, monitor)
-    assert check_session(files, monitor).verdict is Verdict.ALIVE
+    assert check_session(files, monitor).verdict is CheckVerdict.ALIVE
     assert len(launcher.launched) == 1
 
 
@@ -175,7 +175,7 @@ def test_sessions_that_need_no_orchestrator_are_left_alone(
     files = active_session(repo, auto_approve=False)
     append_entry(files.history, HistoryEntry(iteration=2, phase="investigation", outcome=outcome))
     dead_orchestrator(files, clock)
-    assert check_session(files, monitor).verdict is Verdict.INACTIVE
+    assert check_session(files, monitor).verdict is CheckVerdict.INACTIVE
     assert launcher.launched == []
 
 
@@ -189,7 +189,7 @@ def test_a_gate_passed_by_policy_gets_its_orchestrator_back(
     ))
     dead_orchestrator(files, clock)
 
-    assert check_session(files, monitor).verdict is Verdict.RESTARTED
+    assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
 
     state = load_state(files)
     assert (state.lifecycle, state.phase) == (Lifecycle.WAITING, Phase.REQUIREMENTS)
@@ -207,21 +207,21 @@ def test_a_gate_answered_on_disk_gets_its_orchestrator_back(
     write_gate(files.gate, PendingGate(iteration=1, phase="requirements",
                                        answer=GateAnswer(text="English")))
     dead_orchestrator(files, clock)
-    assert check_session(files, monitor).verdict is Verdict.RESTARTED
+    assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
 
 
 def test_a_session_without_a_lease_is_not_started_by_the_monitor(
     repo: Path, monitor: Monitor, launcher: FakeLauncher
 ) -> None:
     files = active_session(repo)
-    assert check_session(files, monitor).verdict is Verdict.NOT_RUNNING
+    assert check_session(files, monitor).verdict is CheckVerdict.NOT_RUNNING
     assert launcher.launched == []
 
 
 def test_a_live_orchestrator_is_left_alone(repo: Path, monitor: Monitor) -> None:
     files = active_session(repo)
     write_lease(files.lease, lease_for(*process_identity()))
-    assert check_session(files, monitor).verdict is Verdict.ALIVE
+    assert check_session(files, monitor).verdict is CheckVerdict.ALIVE
 
 
 def test_a_hung_orchestrator_is_killed_before_the_restart(
@@ -235,7 +235,7 @@ def test_a_hung_orchestrator_is_killed_before_the_restart(
 
     check = check_session(files, monitor)
 
-    assert check.verdict is Verdict.RESTARTED and "hung" in check.detail
+    assert check.verdict is CheckVerdict.RESTARTED and "hung" in check.detail
     hung.wait(timeout=10)  # psutil reaped it already when it killed it
     assert not psutil.pid_exists(hung.pid)
 
@@ -247,9 +247,9 @@ def test_restarts_back_off_exponentially(
     waits = []
     for _ in range(3):
         dead_orchestrator(files, clock)
-        while (check := check_session(files, monitor)).verdict is Verdict.BACKING_OFF:
+        while (check := check_session(files, monitor)).verdict is CheckVerdict.BACKING_OFF:
             clock.advance(1)
-        assert check.verdict is Verdict.RESTARTED
+        assert check.verdict is CheckVerdict.RESTARTED
         waits.append(read_restart_log(files).restarts[-1].at)
     gaps = [(b - a).total_seconds() for a, b in pairwise(waits)]
     assert gaps == [30, 60]
@@ -262,14 +262,14 @@ def test_a_crash_loop_locks_the_session_out_and_tells_a_human_once(
     files = active_session(repo)
     for _ in range(SETTINGS.crash_loop_max_restarts):
         dead_orchestrator(files, clock)
-        assert check_session(files, monitor).verdict is Verdict.RESTARTED
+        assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
         clock.advance(SETTINGS.restart_backoff_max_seconds)
     dead_orchestrator(files, clock)
 
-    assert check_session(files, monitor).verdict is Verdict.LOCKED_OUT
+    assert check_session(files, monitor).verdict is CheckVerdict.LOCKED_OUT
     for _ in range(3):
         clock.advance(SETTINGS.restart_backoff_max_seconds)
-        assert check_session(files, monitor).verdict is Verdict.INACTIVE
+        assert check_session(files, monitor).verdict is CheckVerdict.INACTIVE
 
     assert len(launcher.launched) == SETTINGS.crash_loop_max_restarts
     assert [n.kind for n in notices] == [NoticeKind.BLOCKED]
@@ -288,10 +288,10 @@ def test_after_a_human_resumes_a_locked_out_session_restarts_count_afresh(
         check_session(files, monitor)
         clock.advance(SETTINGS.restart_backoff_max_seconds)
     dead_orchestrator(files, clock)
-    assert check_session(files, monitor).verdict is Verdict.LOCKED_OUT
+    assert check_session(files, monitor).verdict is CheckVerdict.LOCKED_OUT
     unblock(files, "resumed by a human")
     clock.advance(1)
-    assert check_session(files, monitor).verdict is Verdict.RESTARTED
+    assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
 
 
 def test_a_failed_lockout_notice_is_sent_on_the_next_sweep(
@@ -332,7 +332,7 @@ def test_two_monitors_racing_restart_a_session_exactly_once(
             yield locked
 
     monkeypatch.setattr(monitor_module, "session_lock", lock_after_everyone_looked)
-    verdicts: list[Verdict] = []
+    verdicts: list[CheckVerdict] = []
 
     def one_monitor() -> None:
         monitor = Monitor(settings=SETTINGS, notify=notices.append, launch=launcher, clock=clock)
@@ -344,7 +344,7 @@ def test_two_monitors_racing_restart_a_session_exactly_once(
     for thread in threads:
         thread.join(timeout=60)
 
-    assert sorted(verdicts) == sorted([Verdict.RESTARTED] + [Verdict.ALIVE] * (racers - 1))
+    assert sorted(verdicts) == sorted([CheckVerdict.RESTARTED] + [CheckVerdict.ALIVE] * (racers - 1))
     assert len(launcher.launched) == 1
     restarts = [e for e in read_history(files.history) if e.kind is EntryKind.SYSTEM]
     assert len(restarts) == 1 and len(read_restart_log(files).restarts) == 1
@@ -375,9 +375,9 @@ def test_a_dead_convoy_member_is_left_to_its_convoy_for_the_grace_then_restarted
 
     clock.advance(SETTINGS.convoy_member_grace_seconds - 1)
     waiting = check_session(files, monitor)
-    assert waiting.verdict is Verdict.BACKING_OFF and "convoy" in waiting.detail
+    assert waiting.verdict is CheckVerdict.BACKING_OFF and "convoy" in waiting.detail
     assert launcher.launched == [] and read_restart_log(files).restarts == ()
 
     clock.advance(2)  # the convoy did not start it again: it may be gone too
-    assert check_session(files, monitor).verdict is Verdict.RESTARTED
+    assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
     assert len(launcher.launched) == 1
