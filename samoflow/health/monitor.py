@@ -144,7 +144,9 @@ def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
     alive = liveness(lease, now=now, stale_seconds=monitor.settings.lease_stale_seconds)
     age = f"heartbeat {lease.heartbeat_age(now):.0f} s ago"
     if alive is Liveness.ALIVE:
-        return SessionCheck(session=files.name, verdict=CheckVerdict.ALIVE, detail=age, pid=lease.pid)
+        return SessionCheck(
+            session=files.name, verdict=CheckVerdict.ALIVE, detail=age, pid=lease.pid
+        )
     if alive is Liveness.FOREIGN:
         return SessionCheck(session=files.name, verdict=CheckVerdict.FOREIGN,
                             detail=f"run on {lease.host}, {age}", pid=lease.pid)

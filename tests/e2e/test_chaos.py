@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from samoflow.health.lease import Lease, lease_for, read_lease, write_lease
-from samoflow.health.monitor import Monitor, SessionCheck, CheckVerdict, sweep
+from samoflow.health.monitor import CheckVerdict, Monitor, SessionCheck, sweep
 from samoflow.health.restart import launch_local
 from samoflow.notices.notice import Notice
 from samoflow.session.files import SessionFiles

@@ -20,7 +20,7 @@ from samoflow.cli import monitor as cli_monitor
 from samoflow.clock import utcnow
 from samoflow.health import monitor as monitor_module
 from samoflow.health.lease import lease_for, process_identity, read_lease, session_lock, write_lease
-from samoflow.health.monitor import Monitor, CheckVerdict, check_session, sweep
+from samoflow.health.monitor import CheckVerdict, Monitor, check_session, sweep
 from samoflow.health.restart import Launched
 from samoflow.health.restart_log import backoff_seconds, read_restart_log
 from samoflow.notices.notice import Notice, NoticeKind
