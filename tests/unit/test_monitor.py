@@ -344,7 +344,8 @@ def test_two_monitors_racing_restart_a_session_exactly_once(
     for thread in threads:
         thread.join(timeout=60)
 
-    assert sorted(verdicts) == sorted([CheckVerdict.RESTARTED] + [CheckVerdict.ALIVE] * (racers - 1))
+    expected = [CheckVerdict.RESTARTED] + [CheckVerdict.ALIVE] * (racers - 1)
+    assert sorted(verdicts) == sorted(expected)
     assert len(launcher.launched) == 1
     restarts = [e for e in read_history(files.history) if e.kind is EntryKind.SYSTEM]
     assert len(restarts) == 1 and len(read_restart_log(files).restarts) == 1
