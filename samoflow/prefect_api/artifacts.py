@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind
-from samoflow.session.state import load_state
+from samoflow.session.state import SessionState, load_state
 
 
 def overview_key(session: str) -> str:
@@ -17,20 +22,49 @@ def progress_key(session: str) -> str:
     return f"session-{session}-progress"
 
 
+# What this process last published per session: an artifact is written only when it changed.
+_published: dict[tuple[str, str], str] = {}
+COUNTER_LINES = re.compile(r"^(Iteration|Total Iterations):.*$", re.M)
+
+
+@contextlib.contextmanager
+def _if_changed(files: SessionFiles, kind: str, content: str) -> Iterator[bool]:
+    """Yields whether `content` differs from what was last published; remembers it only
+    once the block ran without an error (a failed publish is tried again next time)."""
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    key = (str(files.root), kind)
+    yield _published.get(key) != digest
+    _published[key] = digest
+
+
 def publish_session_artifacts(files: SessionFiles) -> None:
-    """The overview and the iterations table, under stable keys (a call, not a task run: it
-    only shows what the files already hold)."""
+    """The overview and the iterations table, under stable keys, each only when it changed
+    (a call, not a task run: it only shows what the files already hold)."""
     state = load_state(files)
     overview = (
         files.overview.read_text(encoding="utf-8", errors="replace")
         if files.overview.exists()
         else "_no overview yet_"
     )
+    # The counters samoflow bumps every iteration alone do not make a new overview version.
+    story = COUNTER_LINES.sub("", overview)
+    with _if_changed(files, "overview", f"{state.lifecycle}|{state.phase}|{story}") as due:
+        if due:
+            _publish_overview(files, overview, state)
+    with _if_changed(files, "progress", f"{state.lifecycle}|{len(state.entries)}") as due:
+        if due:
+            _publish_progress(files, state)
+
+
+def _publish_overview(files: SessionFiles, overview: str, state: SessionState) -> None:
     create_markdown_artifact(
         key=overview_key(files.name),
         markdown=overview,
         description=f"_overview.md of {files.name} ({state.lifecycle}, phase {state.phase})",
     )
+
+
+def _publish_progress(files: SessionFiles, state: SessionState) -> None:
     rows = [
         {
             "iteration": entry.iteration,
