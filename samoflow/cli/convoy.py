@@ -90,7 +90,7 @@ def convoy(
 
     log = convoy_log(path)
     if not verbose:
-        console.print(f"Prefect's log: {log} (or --verbose)", highlight=False)
+        console.print(f"Prefect's log: {log} (or --verbose)", highlight=False, soft_wrap=True)
     try:
         with (
             prefect_logs_to(None if verbose else log),
@@ -110,8 +110,8 @@ def convoy(
 def _report(record: ConvoyRecord) -> None:
     console.print(_summary(record))
     console.print(f"integration branch: [bold]{record.integration_branch}[/bold]")
-    console.print(f"session folders:    {record.sessions_root}", highlight=False)
-    console.print("Prefect UI:         `samoflow up` (or `prefect server start`)", highlight=False)
+    console.print(f"session folders:    {record.sessions_root}", highlight=False, soft_wrap=True)
+    console.print("Prefect UI:         `samoflow up` (or `prefect server start`)", soft_wrap=True)
     if record.notice is not None:
         sent = record.notice.sent_at
         console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
@@ -234,7 +234,7 @@ def demo_convoy(
     sessions = "".join(DEMO_SESSION.format(name=n, task=t) for n, t in DEMO_TASKS.items())
     plan = project.parent / "demo-plan.toml"
     plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")
-    console.print(f"demo project: {project}\nplan: {plan}")
+    console.print(f"demo project: {project}\nplan: {plan}", soft_wrap=True)
     try:
         convoy(plan, project, verbose=verbose)
     finally:

@@ -95,7 +95,7 @@ def _print_new_entries(files: SessionFiles, shown: int) -> int:
     except (HistoryError, OSError, ValueError):
         return shown  # mid-write or broken: the orchestrator reports it
     for entry in entries[shown:]:
-        console.print(iteration_line(entry), highlight=False)
+        console.print(iteration_line(entry), highlight=False, soft_wrap=True)
     return len(entries)
 
 

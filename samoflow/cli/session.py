@@ -62,7 +62,7 @@ def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
     )
 
     if not verbose:
-        console.print(f"Prefect's log: {files.orchestrator_log} (or --verbose)", highlight=False)
+        console.print(f"Prefect's log: {files.orchestrator_log} (or --verbose)", highlight=False, soft_wrap=True)
     with (
         prefect_logs_to(None if verbose else files.orchestrator_log),
         console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"),
@@ -102,7 +102,7 @@ def run(
     config = project_config(repo)
     spec = _agent_spec(agent, agent_command, scenario, model, timeout)
     files = _open_or_create(config, session, task, dive, spec, auto_approve)
-    console.print(f"session [bold]{files.name}[/bold] in {files.root}")
+    console.print(f"session [bold]{files.name}[/bold] in {files.root}", soft_wrap=True)
     served = None if local else served_api()
     if served is not None:
         run_id = start_deployment_run(
@@ -144,12 +144,13 @@ def _report_run(files: SessionFiles) -> None:
         f"after {report.iterations} iterations, ${report.usage.cost_usd:.4f}"
     )
     if report.reason:
-        console.print(f"reason: {report.reason}", highlight=False)
+        console.print(f"reason: {report.reason}", highlight=False, soft_wrap=True)
     if report.lifecycle is Lifecycle.BLOCKED:
         console.print(
             f"next: fix the cause, then `samoflow run --session {report.session}`; the agent's "
             f"output is in {files.logs}",
             highlight=False,
+            soft_wrap=True,
         )
     if report.lifecycle is Lifecycle.WAITING:
         console.print(f"answer with: samoflow answer {report.session} --text '...'")
