@@ -62,7 +62,8 @@ def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
     )
 
     if not verbose:
-        console.print(f"Prefect's log: {files.orchestrator_log} (or --verbose)", highlight=False, soft_wrap=True)
+        log = files.orchestrator_log
+        console.print(f"Prefect's log: {log} (or --verbose)", highlight=False, soft_wrap=True)
     with (
         prefect_logs_to(None if verbose else files.orchestrator_log),
         console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"),
