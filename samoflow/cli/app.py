@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,8 +19,18 @@ app = typer.Typer(help="Autonomous coding-agent sessions on Prefect.", no_args_i
 
 
 @app.command()
-def init(repo: RepoOption = Path(".")) -> None:
+def init(
+    repo: RepoOption = Path("."),
+    from_samocode: Annotated[
+        Path | None, typer.Option(help="A .samocode file: the same folders in .samoflow.toml.")
+    ] = None,
+) -> None:
     """Write .samoflow.toml (main repo, worktrees, sessions) in a git repository."""
+    if from_samocode is not None:
+        from samoflow.cli.samocode import init_from_samocode
+
+        console.print(f"wrote {init_from_samocode(from_samocode)}")
+        return
     project_config(repo)
     path = write_config(repo.resolve())
     console.print(f"wrote {path}")
