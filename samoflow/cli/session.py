@@ -1,6 +1,5 @@
 """`samoflow run`, `status`, `answer` and `demo-session`: one session from the terminal."""
 
-
 from __future__ import annotations
 
 import json

@@ -141,9 +141,10 @@ def test_samoflow_carries_a_samocode_session_to_done(
     config = samocode_project(tmp_path, repo, phase, rows)
     plan = tmp_path / "scenario.toml"
     plan.write_text(scenario(first_new), encoding="utf-8")
+    command = [sys.executable, "-m", "samoflow.cli", "run", "--config", str(config)]
+    options = ["--session", "greeting", "--scenario", str(plan), "--auto-approve", "--local"]
     result = subprocess.run(
-        [sys.executable, "-m", "samoflow.cli", "run", "--config", str(config)]
-        + ["--session", "greeting", "--scenario", str(plan), "--auto-approve", "--local"],
+        [*command, *options],
         capture_output=True,
         text=True,
         timeout=300,

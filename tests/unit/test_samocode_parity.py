@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from samoflow.loop.phases import REGISTRY, Phase, SignalStatus, parse_phase
 from samoflow.samocode.config import (
     SamocodeConfigError,
     load_samocode_config,
@@ -23,6 +22,7 @@ from samoflow.samocode.config import (
 )
 from samoflow.session.history import HistoryError, read_history
 from samoflow.session.overview import parse_status, set_field
+from samoflow.session.phases import REGISTRY, Phase, SignalStatus, parse_phase
 from samoflow.session.state import load_state
 from tests.support.samocode_replay import (
     OVERVIEW,
