@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from samoflow.project import load_config
 from samoflow.session.history import EntryKind, read_history
 from samoflow.session.spec import read_spec
 
@@ -181,3 +183,49 @@ def test_samoflow_carries_a_samocode_session_to_done(
         check=True,
     ).stdout.split("\n")
     assert "implementation: src/greeting.py" in log and "testing: tests/test_greeting.py" in log
+
+
+def samoflow_cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **({"HOME": str(home)} if home else {}), "COLUMNS": "300"}
+    return subprocess.run(
+        [sys.executable, "-m", "samoflow.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_init_from_samocode_writes_the_same_folders(repo: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "sess").mkdir(parents=True)
+    (home / "wt").mkdir()
+    config = repo / ".samocode"
+    config.write_text(f"# paths\nMAIN_REPO={repo}\nWORKTREES=~/wt/\nSESSIONS=~/sess\n")
+    result = samoflow_cli("init", "--from-samocode", str(config), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded = load_config(repo)
+    assert (loaded.main_repo, loaded.worktrees, loaded.sessions) == (
+        repo.resolve(),
+        (home / "wt").resolve(),
+        (home / "sess").resolve(),
+    )
+
+
+def test_a_refused_samocode_config_prints_samocodes_message(repo: Path, tmp_path: Path) -> None:
+    config = repo / ".samocode"
+    config.write_text(f"MAIN_REPO={repo}\n")
+    result = samoflow_cli("run", "--config", str(config), "--session", "x")
+    assert result.returncode == 2
+    assert f"Missing required fields in {config.resolve()}: SESSIONS, WORKTREES" in result.stdout
+    config.write_text(f"MAIN_REPO={repo}\nWORKTREES={tmp_path}/nowt\nSESSIONS={tmp_path}\n")
+    result = samoflow_cli("run", "--config", str(config), "--session", "x")
+    assert result.returncode == 2
+    assert "Configuration errors:" in result.stdout
+    assert f"  - WORKTREES does not exist: {tmp_path}/nowt" in result.stdout
+    absent = str(tmp_path / "none" / ".samocode")
+    missing = samoflow_cli("run", "--config", absent, "--session", "x")
+    assert "Config file not found:" in missing.stdout and missing.returncode == 2
+    no_session = samoflow_cli("run", "--config", str(config))
+    assert no_session.returncode == 2 and "--config needs --session" in no_session.stdout
+    assert not any(tmp_path.glob("*-x"))  # nothing half-made
