@@ -43,6 +43,7 @@ def _register_commands() -> None:
     from samoflow.cli import economy as cli_economy
     from samoflow.cli import inbox as cli_inbox
     from samoflow.cli import monitor as cli_monitor
+    from samoflow.cli import prompt as cli_prompt
     from samoflow.cli import served as cli_served
     from samoflow.cli import session as cli_session
 
@@ -52,6 +53,7 @@ def _register_commands() -> None:
     app.command("demo-session")(cli_session.demo)
     app.command()(cli_inbox.send)
     app.command()(cli_economy.budget)
+    app.command()(cli_prompt.prompt)
 
     app.command()(cli_served.up)
     app.command()(cli_served.down)

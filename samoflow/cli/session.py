@@ -114,6 +114,7 @@ def run(
         )
     else:
         files = _open_or_create(project_config(repo), session, task, dive, spec, auto_approve)
+    check_instructions(files)
     console.print(f"session [bold]{files.name}[/bold] in {files.root}")
     served = None if local else served_api()
     if served is not None:
@@ -125,6 +126,17 @@ def run(
         return
     run_session_in_process(files, verbose)
     _report_run(files)
+
+
+def check_instructions(files: SessionFiles) -> None:
+    """A prompt override or context file the project names must be readable before a run."""
+    from samoflow.cli.prompt import next_agent_text
+    from samoflow.loop.instructions import PromptError
+
+    try:
+        next_agent_text(files.root)
+    except PromptError as error:
+        fail(str(error))
 
 
 def _open_or_create(
