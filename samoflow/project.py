@@ -18,6 +18,16 @@ class ProjectError(ValueError):
     """A project that cannot be used as it is; the message says how to fix it."""
 
 
+class PromptConfig(BaseModel):
+    """`[prompts]`: what a project adds to or replaces in the built-in instructions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    context: tuple[str, ...] = ()  # files (e.g. CLAUDE.md) every agent is given
+    dir: str | None = None  # <phase>.md, <role>.md replace the built-ins; .samoflow/prompts
+    samocode_agents: str | None = None  # taken-over sessions: samocode's <phase>-agent.md
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -25,6 +35,7 @@ class ProjectConfig(BaseModel):
     worktrees: Path
     sessions: Path
     base_branch: str | None = None  # None: the branch checked out in main_repo
+    prompts: PromptConfig = PromptConfig()
 
 
 def default_config(repo: Path) -> ProjectConfig:
@@ -97,4 +108,5 @@ def _load_file_config(repo: Path) -> ProjectConfig:
         worktrees=(path.parent / raw.worktrees).resolve(),
         sessions=(path.parent / raw.sessions).resolve(),
         base_branch=raw.base_branch,
+        prompts=raw.prompts,
     )

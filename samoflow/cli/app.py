@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,8 +19,18 @@ app = typer.Typer(help="Autonomous coding-agent sessions on Prefect.", no_args_i
 
 
 @app.command()
-def init(repo: RepoOption = Path(".")) -> None:
+def init(
+    repo: RepoOption = Path("."),
+    from_samocode: Annotated[
+        Path | None, typer.Option(help="A .samocode file: the same folders in .samoflow.toml.")
+    ] = None,
+) -> None:
     """Write .samoflow.toml (main repo, worktrees, sessions) in a git repository."""
+    if from_samocode is not None:
+        from samoflow.cli.samocode import init_from_samocode
+
+        console.print(f"wrote {init_from_samocode(from_samocode)}")
+        return
     project_config(repo)
     path = write_config(repo.resolve())
     console.print(f"wrote {path}")
@@ -32,6 +43,7 @@ def _register_commands() -> None:
     from samoflow.cli import economy as cli_economy
     from samoflow.cli import inbox as cli_inbox
     from samoflow.cli import monitor as cli_monitor
+    from samoflow.cli import prompt as cli_prompt
     from samoflow.cli import served as cli_served
     from samoflow.cli import session as cli_session
 
@@ -41,6 +53,7 @@ def _register_commands() -> None:
     app.command("demo-session")(cli_session.demo)
     app.command()(cli_inbox.send)
     app.command()(cli_economy.budget)
+    app.command()(cli_prompt.prompt)
 
     app.command()(cli_served.up)
     app.command()(cli_served.down)

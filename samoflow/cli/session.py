@@ -1,6 +1,5 @@
 """`samoflow run`, `status`, `answer` and `demo-session`: one session from the terminal."""
 
-
 from __future__ import annotations
 
 import json
@@ -94,15 +93,29 @@ def run(
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="samocode's .samocode file (its folders).")
+    ] = None,
+    task_option: Annotated[
+        str | None, typer.Option("--task", help="The task (samocode's spelling).")
+    ] = None,
 ) -> None:
     """Run one session to the end (or to a gate / a block); resumes an existing session.
 
     When `samoflow up` serves, the session becomes a deployment run: it shows in the UI and
     goes on after this terminal closes.
     """
-    config = project_config(repo)
+    task = task_option or task
     spec = _agent_spec(agent, agent_command, scenario, model, timeout)
-    files = _open_or_create(config, session, task, dive, spec, auto_approve)
+    if config_file is not None:  # samocode's command line: its folders, its session names
+        from samoflow.cli.samocode import samocode_session
+
+        files = samocode_session(
+            config_file, session, task=task, dive=dive, agent=spec, auto_approve=auto_approve
+        )
+    else:
+        files = _open_or_create(project_config(repo), session, task, dive, spec, auto_approve)
+    check_instructions(files)
     console.print(f"session [bold]{files.name}[/bold] in {files.root}", soft_wrap=True)
     served = None if local else served_api()
     if served is not None:
@@ -114,6 +127,17 @@ def run(
         return
     run_session_in_process(files, verbose)
     _report_run(files)
+
+
+def check_instructions(files: SessionFiles) -> None:
+    """A prompt override or context file the project names must be readable before a run."""
+    from samoflow.cli.prompt import next_agent_text
+    from samoflow.loop.instructions import PromptError
+
+    try:
+        next_agent_text(files.root)
+    except PromptError as error:
+        fail(str(error))
 
 
 def _open_or_create(
@@ -229,6 +253,12 @@ def demo(
         "demo-output"
     ),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="samocode's .samocode file (its folders).")
+    ] = None,
+    task_option: Annotated[
+        str | None, typer.Option("--task", help="The task (samocode's spelling).")
+    ] = None,
 ) -> None:
     """Run one scripted session through every phase on a throwaway repository."""
     from samoflow.cli.demo import make_demo_project

@@ -11,8 +11,9 @@ from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult
 from samoflow.agents.process import kill_process_group, run_process
 from samoflow.atomic import atomic_write_text
 from samoflow.inbox.files import move_seen_messages
+from samoflow.loop.instructions import instructions_for, sources_for
 from samoflow.loop.judge import Limits, judge
-from samoflow.loop.prompting import build_prompt, instructions_for
+from samoflow.loop.prompting import build_prompt
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import HandoffRecord, mark_consumed, pending_handoff, save_handoff
 from samoflow.session.history import HistoryEntry, Outcome, Usage, append_entry
@@ -66,8 +67,22 @@ def write_iteration_hook(
     attempt: int,
     inbox_unread: list[str],
 ) -> Hook:
+    hook = next_hook(files, spec, state, plan, attempt, inbox_unread)
+    write_hook(files.hook, hook)
+    return hook
+
+
+def next_hook(
+    files: SessionFiles,
+    spec: SessionSpec,
+    state: SessionState,
+    plan: IterationPlan,
+    attempt: int,
+    inbox_unread: list[str],
+) -> Hook:
+    """The hook of the iteration `plan`: written before each attempt, shown by `prompt`."""
     handoff = pending_handoff(files.handoff)
-    hook = Hook(
+    return Hook(
         task_id=spec.name,
         session=spec.name,
         role=spec.role.value,
@@ -82,8 +97,6 @@ def write_iteration_hook(
         handoff=str(files.handoff) if handoff else None,
         instructions=f"Do ONE action of the {plan.phase.value} phase, then write _signal.json.",
     )
-    write_hook(files.hook, hook)
-    return hook
 
 
 def run_attempt(
@@ -147,7 +160,7 @@ def agent_request(
         working_dir=Path(spec.working_dir),
         hook_path=files.hook,
         prompt=prompt,
-        instructions=instructions_for(Phase(hook.phase), hook.role),
+        instructions=instructions_for(Phase(hook.phase), hook.role, sources_for(spec)),
         prompt_file=prompt_file,
         log_path=files.iteration_log(hook.iteration, hook.attempt, hook.phase),
         phase=hook.phase,

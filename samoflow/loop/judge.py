@@ -27,6 +27,11 @@ class Verdict(BaseModel):
     needs: str | None = None
 
 
+GATE_REASON = (
+    "{phase} is a human gate: signal `waiting` and get an answer before moving to {target}"
+)
+
+
 def _blocked(standing: Standing, reason: str, needs: str = "investigation") -> Verdict:
     return Verdict(outcome=Outcome.BLOCKED, next_phase=standing.phase, reason=reason, needs=needs)
 
@@ -47,16 +52,13 @@ def _target_phase(reading: SignalReading, standing: Standing) -> Phase | str:
         allowed = ", ".join(rule.next_phases) or "none"
         return f"phase {standing.phase} cannot move to {target} (allowed: {allowed})"
     if rule.gated and not standing.gate_answered:
-        return (
-            f"{standing.phase} is a human gate: signal `waiting` and get an answer "
-            f"before moving to {target}"
-        )
+        return GATE_REASON.format(phase=standing.phase, target=target)
     return target
 
 
 def judge(reading: SignalReading, standing: Standing, limits: Limits) -> Verdict:
     verdict = _judge_signal(reading, standing, limits)
-    if verdict.outcome in (Outcome.CONTINUE, Outcome.HANDOFF):
+    if verdict.outcome in (Outcome.CONTINUE, Outcome.HANDOFF, Outcome.WAITING):
         return _apply_limits(verdict, standing, limits)
     return verdict
 
@@ -65,6 +67,9 @@ def _judge_signal(reading: SignalReading, standing: Standing, limits: Limits) ->
     if reading.problem is not None:
         return _blocked(standing, reading.problem)
     if reading.empty:
+        if SignalStatus.CONTINUE not in rule_for(standing.phase).allowed_signals:
+            # samocode: `{}` means continue, and continue is not a signal of this phase
+            return _blocked(standing, f"status continue is not allowed in phase {standing.phase}")
         if standing.empty_streak + 1 >= limits.empty_signal_limit:
             return _blocked(
                 standing, f"agent left an empty signal {standing.empty_streak + 1} times in a row"
@@ -80,12 +85,13 @@ def _judge_signal(reading: SignalReading, standing: Standing, limits: Limits) ->
     if signal.status is SignalStatus.BLOCKED:
         return _blocked(standing, signal.reason or "agent reported blocked", signal.needs or "")
     if signal.status is SignalStatus.WAITING:
-        return Verdict(outcome=Outcome.WAITING, next_phase=standing.phase, needs=signal.for_)
+        return Verdict(outcome=Outcome.WAITING, next_phase=standing.phase, needs=signal.needs)
     if signal.status is SignalStatus.DONE:
         return Verdict(outcome=Outcome.DONE, next_phase=Phase.DONE)
     target = _target_phase(reading, standing)
     if not isinstance(target, Phase):  # Phase is a str too: test for it, not for str
-        return _blocked(standing, target)
+        gate = "is a human gate" in target
+        return _blocked(standing, target, "human_decision" if gate else "investigation")
     if signal.status is SignalStatus.HANDOFF:
         since = standing.iterations_since_handoff
         if since is not None and since < limits.handoff_cooldown_iterations:
@@ -103,7 +109,10 @@ def _apply_limits(verdict: Verdict, standing: Standing, limits: Limits) -> Verdi
         return _blocked(
             standing, f"session reached its limit of {limits.max_total_iterations} iterations"
         )
-    limit = rule_for(standing.phase).iteration_limit
-    if verdict.next_phase is standing.phase and standing.phase_iterations >= limit:
-        return _blocked(standing, f"phase {standing.phase} reached its limit of {limit} iterations")
+    # samocode's rule: the iterations that asked for a phase, this one included, may not exceed
+    # its limit; it catches a phase left and re-entered (testing <-> quality ping-pong) too.
+    target = verdict.next_phase
+    limit = rule_for(target).iteration_limit
+    if standing.requested_counts.get(target.value, 0) + 1 > limit:
+        return _blocked(standing, f"Phase '{target}' exceeded {limit} iteration limit")
     return verdict

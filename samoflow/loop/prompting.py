@@ -1,10 +1,9 @@
-"""Build what an agent reads: instructions (workflow, role, phase) and the iteration prompt."""
+"""Build the iteration prompt (the instructions are instructions.py's)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 from samoflow.convoy.record import worker_results
@@ -13,17 +12,6 @@ from samoflow.session.handoff import HandoffRecord
 from samoflow.session.hook import Hook
 from samoflow.session.phases import Phase
 from samoflow.session.spec import SessionSpec
-
-
-def _prompt_text(name: str) -> str:
-    prompt = resources.files("samoflow.loop").joinpath(f"prompts/{name}.md")
-    return prompt.read_text(encoding="utf-8")
-
-
-def instructions_for(phase: Phase, role: str) -> str:
-    return "\n\n".join(
-        (_prompt_text("workflow"), _prompt_text(f"role-{role}"), _prompt_text(phase.value))
-    )
 
 
 def build_prompt(

@@ -68,6 +68,8 @@ class HistoryEntry(BaseModel):
     duration_seconds: float = 0.0
     usage: Usage = Field(default_factory=Usage)
     empty_signal: bool = False
+    # Read from a row samocode wrote (no `outcome`); never written back.
+    from_samocode: bool = Field(default=False, exclude=True)
 
 
 def system_entry(
@@ -101,15 +103,41 @@ class HistoryError(ValueError):
     """The history file has a line that is not a history entry."""
 
 
+def _text(value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def _from_samocode_row(data: dict[str, object], position: int) -> HistoryEntry:
+    """samocode's row: its `phase` is the phase the signal asked for, `iteration` restarts at
+    1 with every run of its loop, so the row's position is its session-wide number."""
+    phase = str(data.get("phase") or "").lower()
+    status = str(data.get("status") or "")
+    return HistoryEntry.model_validate(
+        {
+            **{key: _text(data.get(key)) for key in ("summary", "reason", "needs", "for")},
+            "iteration": position,
+            "phase": phase,
+            "next_phase": phase or None,
+            "status": status,
+            "outcome": status if status in {o.value for o in Outcome} else Outcome.BLOCKED,
+            "from_samocode": True,
+        }
+    )
+
+
 def read_history(path: Path) -> list[HistoryEntry]:
     if not path.exists():
         return []
-    entries = []
+    entries: list[HistoryEntry] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            entries.append(HistoryEntry.model_validate(json.loads(line)))
+            data = json.loads(line)
+            if isinstance(data, dict) and "outcome" not in data and "status" in data:
+                entries.append(_from_samocode_row(data, len(entries) + 1))
+                continue
+            entries.append(HistoryEntry.model_validate(data))
         except (json.JSONDecodeError, ValidationError) as error:
             raise HistoryError(f"{path.name} line {number} is unreadable: {error}") from error
     return entries

@@ -58,6 +58,9 @@ def parse_status(text: str) -> OverviewStatus:
 def set_field(text: str, name: str, value: str, after: str | None = None) -> str:
     """Set `name: value` in the Status section; insert it (after `after`) when missing."""
     span = _status_span(text)
+    if span is None and _field_pattern(name).search(text):
+        # No Status section: samocode reads the first such line anywhere, so rewrite that one.
+        return _field_pattern(name).sub(lambda _m: f"{name}: {value}", text, count=1)
     if span is None:
         sep = "" if text.endswith("\n") or not text else "\n"
         return f"{text}{sep}\n## Status\n{name}: {value}\n"

@@ -41,6 +41,15 @@ class Signal(BaseModel):
     reason: str | None = None
     needs: str | None = None
     for_: str | None = Field(default=None, alias="for")
+
+    @field_validator("summary", "reason", "needs", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        """samocode takes any JSON here; keep the content as text rather than refuse it."""
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+
     # Free-form state an agent saves when it hands off to a fresh context.
     state: Any = None
     # A coordinator's request for workers, run as a convoy before its next iteration.
@@ -79,10 +88,10 @@ def parse_signal_text(raw: str) -> SignalReading:
         data = json.loads(raw)
     except json.JSONDecodeError as error:
         return SignalReading(problem=f"signal file is not valid JSON: {error}", raw=raw[:500])
+    if not data:  # samocode: `{}`, `[]`, `null`, `""`, `0` are all "no signal written"
+        return SignalReading(empty=True, raw=raw)
     if not isinstance(data, dict):
         return SignalReading(problem="signal file must hold a JSON object", raw=raw[:500])
-    if not data:
-        return SignalReading(empty=True, raw=raw)
     status = data.get("status")
     if isinstance(status, str):
         data = {**data, "status": status.strip().lower()}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.atomic import atomic_write_model
 from samoflow.clock import utcnow
+from samoflow.session.files import SessionFiles
 
 
 class AgentKind(StrEnum):
@@ -51,6 +52,7 @@ class SessionSpec(BaseModel):
     convoy: str | None = None
     agent: AgentSpec = Field(default_factory=AgentSpec)
     auto_approve_gates: bool = False
+    taken_over_from: str | None = None  # "samocode": a folder samoflow adopted, not created
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -60,3 +62,7 @@ def write_spec(path: Path, spec: SessionSpec) -> None:
 
 def read_spec(path: Path) -> SessionSpec:
     return SessionSpec.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def is_taken_over(files: SessionFiles) -> bool:
+    return files.spec.exists() and read_spec(files.spec).taken_over_from is not None

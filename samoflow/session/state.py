@@ -16,7 +16,9 @@ from samoflow.session.history import (
     read_history,
     total_usage,
 )
+from samoflow.session.overview import read_overview
 from samoflow.session.phases import Phase, parse_phase
+from samoflow.session.spec import is_taken_over
 
 
 class Standing(BaseModel):
@@ -26,6 +28,8 @@ class Standing(BaseModel):
 
     phase: Phase
     phase_iterations: int  # iterations run in `phase`, this one included
+    # samocode's count: earlier iterations that asked for each phase (stayed in or moved to it)
+    requested_counts: dict[str, int] = {}
     total_iterations: int  # this one included
     empty_streak: int  # `{}` signals right before this one
     iterations_since_handoff: int | None  # None: never handed off
@@ -63,9 +67,14 @@ class SessionState(BaseModel):
                 break
             streak += 1
         handoffs = [e.iteration for e in done if e.outcome is Outcome.HANDOFF]
+        requested: dict[str, int] = {}
+        for entry in done:
+            key = entry.next_phase or entry.phase
+            requested[key] = requested.get(key, 0) + 1
         return Standing(
             phase=phase,
             phase_iterations=1 + sum(1 for e in done if e.phase == phase),
+            requested_counts=requested,
             total_iterations=1 + len(done),
             empty_streak=streak,
             iterations_since_handoff=(self.next_iteration - handoffs[-1]) if handoffs else None,
@@ -85,12 +94,24 @@ def _lifecycle(last: HistoryEntry | None) -> Lifecycle:
     }.get(last.outcome, Lifecycle.ACTIVE)
 
 
+def _samocode_phase(files: SessionFiles) -> Phase | None:
+    """samocode's single source of truth: the overview's `Phase:` line."""
+    status = read_overview(files.overview)
+    return parse_phase(status.phase) if status is not None and status.phase else None
+
+
 def load_state(files: SessionFiles) -> SessionState:
-    """The history is the commit point: what it records happened, nothing else did."""
+    """The history is the commit point: what it records happened, nothing else did.
+
+    Until samoflow has recorded something of its own in a session samocode ran (rows without
+    `outcome`, or a folder taken over before any row), the phase is samocode's overview line.
+    """
     entries = read_history(files.history)
     last = entries[-1] if entries else None
     phase = Phase.INIT
-    if last is not None:
+    if (last is not None and last.from_samocode) or (last is None and is_taken_over(files)):
+        phase = _samocode_phase(files) or Phase.INIT
+    elif last is not None:
         phase = parse_phase(last.next_phase or last.phase) or Phase.INIT
     done = iterations(entries)
     return SessionState(

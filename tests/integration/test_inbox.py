@@ -61,7 +61,7 @@ def test_a_message_sent_while_the_session_runs_reaches_the_agent_once(repo: Path
     assert echoed(files, "use JWT, not cookies") == 1  # seen by exactly one iteration
     assert [p.name for p in files.inbox_read.glob("msg-*.json")] == [sent.file_name]
     assert not list(files.inbox.glob("msg-*.json"))
-    assert read_history(files.history)[-1].reason == "phase init reached its limit of 5 iterations"
+    assert read_history(files.history)[-1].reason == "Phase 'init' exceeded 5 iteration limit"
 
 
 def test_sessions_reply_to_each_other_and_a_dead_session_gets_its_mail_on_restart(

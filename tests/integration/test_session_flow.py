@@ -132,7 +132,8 @@ def test_phase_iteration_limit_blocks(repo: Path) -> None:
     files = new_session(repo, scenario, name="limit")
     report = session_flow(str(files.root))
     assert (
-        report.iterations == 5 and report.reason == "phase init reached its limit of 5 iterations"
+        # samocode's count: init entered without a recorded transition gets 5 + 1 (measured)
+        report.iterations == 6 and report.reason == "Phase 'init' exceeded 5 iteration limit"
     )
 
 

@@ -101,11 +101,25 @@ def test_problem_blocks_with_the_problem_as_reason() -> None:
     assert verdict.outcome is Outcome.BLOCKED and verdict.reason == "signal file not created"
 
 
-def test_phase_limit_blocks_when_staying_in_the_phase() -> None:
-    at_limit = standing(Phase.INIT, phase_iterations=5)
-    assert judge(signal('{"status":"continue"}'), at_limit, LIMITS).outcome is Outcome.BLOCKED
+def test_phase_limit_counts_the_iterations_that_asked_for_the_phase() -> None:
+    at_limit = standing(Phase.INIT, phase_iterations=6, requested_counts={"init": 5})
+    stay = judge(signal('{"status":"continue"}'), at_limit, LIMITS)
+    assert stay.outcome is Outcome.BLOCKED
+    assert stay.reason == "Phase 'init' exceeded 5 iteration limit"
     moving = judge(signal('{"status":"continue","phase":"investigation"}'), at_limit, LIMITS)
     assert moving.outcome is Outcome.CONTINUE
+
+
+def test_ping_pong_back_into_a_spent_phase_blocks() -> None:
+    spent = standing(Phase.TESTING, requested_counts={"quality": 10, "testing": 10})
+    verdict = judge(signal('{"status":"continue","phase":"quality"}'), spent, LIMITS)
+    assert verdict.outcome is Outcome.BLOCKED and "'quality' exceeded 10" in (verdict.reason or "")
+
+
+def test_waiting_is_limited_too() -> None:
+    spent = standing(Phase.REQUIREMENTS, requested_counts={"requirements": 10})
+    verdict = judge(signal('{"status":"waiting","for":"qa_answers"}'), spent, LIMITS)
+    assert verdict.outcome is Outcome.BLOCKED
 
 
 def test_total_limit_blocks() -> None:

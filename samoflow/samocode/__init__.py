@@ -1,0 +1,1 @@
+"""samocode compatibility: its `.samocode` config, its session names, taking over its sessions."""
