@@ -26,6 +26,15 @@ def contract_variables(request: AgentRequest) -> dict[str, str]:
     }
 
 
+def git_ceiling(request: AgentRequest, inherited: dict[str, str]) -> dict[str, str]:
+    """Git stops looking above the worktree: in a deleted worktree's stray folder it finds no
+    repository, rather than the main checkout around it (whose branch would get the commit)."""
+    ceiling = str(request.working_dir.resolve().parent)
+    earlier = inherited.get("GIT_CEILING_DIRECTORIES")
+    return {"GIT_CEILING_DIRECTORIES": f"{ceiling}:{earlier}" if earlier else ceiling}
+
+
 def agent_environment(request: AgentRequest) -> dict[str, str]:
     inherited = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
-    return {**inherited, **request.env, **contract_variables(request)}
+    guard = git_ceiling(request, inherited)
+    return {**inherited, **request.env, **guard, **contract_variables(request)}

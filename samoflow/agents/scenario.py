@@ -22,6 +22,7 @@ class Step(BaseModel):
 
     summary: str = ""
     sleep: float = 0.0
+    wait_for: str | None = None  # a path: the step waits until it exists (a test acts meanwhile)
     hang_on_attempts: list[int] = Field(default_factory=list)
     kill_on_attempts: list[int] = Field(default_factory=list)  # SIGKILL itself
     crash_on_attempts: list[int] = Field(default_factory=list)  # exit 3 before signalling

@@ -105,6 +105,8 @@ def run_step(step: Step, session: Path, working_dir: Path, hook: dict[str, Any])
     print(f"scripted agent: iteration {hook['iteration']} attempt {attempt} ({hook['phase']})")
     if step.sleep:
         time.sleep(step.sleep)
+    while step.wait_for and not Path(step.wait_for).exists():
+        time.sleep(0.05)  # the agent's timeout bounds this
     _misbehave(step, attempt)
     if step.overview:
         _write_overview(session, hook, step)

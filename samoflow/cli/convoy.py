@@ -23,6 +23,7 @@ from samoflow.cli.common import (
     start_deployment_run,
 )
 from samoflow.cli.output import follow_convoy, prefect_logs_to, while_following
+from samoflow.convoy.announcement import cleanly_done, merge_summary
 from samoflow.convoy.record import (
     ConvoyError,
     ConvoyRecord,
@@ -43,7 +44,6 @@ from samoflow.session.cleanup import (
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import list_sessions
 from samoflow.settings import get_settings
-from samoflow.workspace.merge import MergeStatus
 
 USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
 
@@ -115,10 +115,7 @@ def _report(record: ConvoyRecord) -> None:
     if record.notice is not None:
         sent = record.notice.sent_at
         console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
-    clean = all(
-        m.state is MemberState.DONE and (m.merge is None or m.merge.status != MergeStatus.CONFLICT)
-        for m in record.members
-    )
+    clean = cleanly_done(record)
     if not record.complete:
         console.print("some members are not finished: run the same command again to continue")
     raise typer.Exit(code=0 if clean and record.complete else 1)
@@ -186,18 +183,23 @@ def clean(
 def convoys(repo: RepoOption = Path(".")) -> None:
     """Every convoy of the project: members done of total, integration branch, notice."""
     config = project_config(repo)
-    table = Table("convoy", "done/total", "states", "integration branch", "completion notice")
+    table = Table(
+        "convoy", "done/total", "states", "merges", "integration branch", "completion notice"
+    )
     for path in list_convoys(config.sessions):
         try:
             record = read_convoy(path)
         except ConvoyError as error:
-            table.add_row(path.stem, "?", str(error)[:60], "", "")
+            table.add_row(path.stem, "?", str(error)[:60], "", "", "")
             continue
         done, total = record.done_of_total()
         states = ", ".join(sorted({m.state.value for m in record.members}))
+        if record.complete and not cleanly_done(record):
+            states = f"[yellow]{states}, not clean[/yellow]"  # a conflict is never plain "done"
         notice = record.notice
         told = "not yet" if notice is None else ("sent" if notice.sent_at else "queued")
-        table.add_row(record.name, f"{done}/{total}", states, record.integration_branch, told)
+        row = [record.name, f"{done}/{total}", states, merge_summary(record)]
+        table.add_row(*row, record.integration_branch, told)
     console.print(table)
 
 

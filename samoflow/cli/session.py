@@ -30,6 +30,7 @@ from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle, load_state, report_of
 from samoflow.session.store import (
     create_session,
+    creation_notes,
     find_session,
     leave_answer,
     list_sessions,
@@ -155,9 +156,12 @@ def _open_or_create(
             unblock(files, "resumed by `samoflow run` after a block")
             return files
         name = validate_slug(session) if session else unused_name(config.sessions, task)
-        return create_session(
+        files = create_session(
             config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
         )
+        for note in creation_notes(files):  # recorded in the history too
+            console.print(f"[yellow]warning:[/yellow] {note}", soft_wrap=True)
+        return files
     except USER_ERRORS as error:
         fail(str(error))
 

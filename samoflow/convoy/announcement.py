@@ -25,11 +25,42 @@ _ICON = {
 }
 
 
+MERGE_TROUBLE = frozenset({MergeStatus.CONFLICT, MergeStatus.FAILED})
+TROUBLE_ICON = "⚠️"
+
+
+def merge_trouble(member: ConvoyMember) -> bool:
+    """A merge that conflicted or failed: the member's work is not in the integration branch."""
+    return member.merge is not None and member.merge.status in MERGE_TROUBLE
+
+
+def member_status(member: ConvoyMember) -> tuple[str, str]:
+    """Icon and words: a done member whose merge conflicted is never a plain ✅ done."""
+    if member.state is MemberState.DONE and merge_trouble(member):
+        assert member.merge is not None
+        return TROUBLE_ICON, f"done, merge {member.merge.status.value}"
+    return _ICON.get(member.state, "•"), member.state.value
+
+
+def merge_summary(record: ConvoyRecord) -> str:
+    """One cell for `samoflow convoys`: merged count and every conflict or failure by name."""
+    merged = sum(
+        1
+        for m in record.members
+        if m.merge and m.merge.status in (MergeStatus.MERGED, MergeStatus.ALREADY_MERGED)
+    )
+    troubles = [
+        f"{m.name}: {m.merge.describe()}" for m in record.members if m.merge and merge_trouble(m)
+    ]
+    return "; ".join([f"{merged} merged", *troubles])
+
+
 def member_line(member: ConvoyMember) -> str:
     duration = member.duration_seconds
     merge = member.merge.describe() if member.merge is not None else "not merged"
+    icon, words = member_status(member)
     parts = [
-        f"{_ICON.get(member.state, '•')} *{member.name}*: {member.state.value}",
+        f"{icon} *{member.name}*: {words}",
         f"{member.iterations} it",
         f"{duration:.0f} s" if duration is not None else "? s",
         f"${member.cost_usd:.4f}",
@@ -45,17 +76,23 @@ def convoy_counts(record: ConvoyRecord) -> dict[str, int]:
     counts: dict[str, int] = {}
     for member in record.members:
         counts[member.state.value] = counts.get(member.state.value, 0) + 1
-    conflicts = sum(1 for m in record.members if m.merge and m.merge.status is MergeStatus.CONFLICT)
-    if conflicts:
-        counts["merge conflicts"] = conflicts
+    for status in (MergeStatus.CONFLICT, MergeStatus.FAILED):
+        found = sum(1 for m in record.members if m.merge and m.merge.status is status)
+        if found:
+            counts[f"merge {status.value}"] = found
     return counts
+
+
+def cleanly_done(record: ConvoyRecord) -> bool:
+    """Every member done and merged without a conflict or a failure."""
+    return all(m.state is MemberState.DONE and not merge_trouble(m) for m in record.members)
 
 
 def convoy_payload(record: ConvoyRecord) -> SlackPayload:
     """The one completion message: every member's outcome, duration, merge result and cost."""
     counts = ", ".join(f"{n} {state}" for state, n in convoy_counts(record).items())
-    clean = all(m.state is MemberState.DONE for m in record.members) and "conflicts" not in counts
-    title = f"{'✅' if clean else '⚠️'} samoflow convoy {record.name} finished: {counts}"
+    icon = "✅" if cleanly_done(record) else TROUBLE_ICON
+    title = f"{icon} samoflow convoy {record.name} finished: {counts}"
     cost = sum(m.cost_usd for m in record.members)
     blocks: list[dict[str, Any]] = [
         header_block(title),

@@ -28,6 +28,7 @@ from samoflow.convoy.record import (
     write_convoy,
 )
 from samoflow.flows.convoy_members import in_flow_context, member_runner
+from samoflow.session.files import SessionFiles
 from samoflow.tasks.convoy import (
     announce_completion,
     merge_member,
@@ -114,7 +115,7 @@ def merge_finished(path: Path) -> ConvoyRecord:
     """Merge every done, not yet merged member into the integration branch, one by one."""
     record = read_convoy(path)
     for member in members_to_merge(record):
-        result = merge_member(record, member.branch)
+        result = merge_member(record, member.branch, SessionFiles(Path(member.session_dir)))
         record = record.with_member(member.model_copy(update={"merge": result}))
         write_convoy(path, record)
     return record

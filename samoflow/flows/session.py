@@ -31,7 +31,7 @@ from samoflow.tasks.convoy import prepare_worker_convoy
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
-    AgentStalledError,
+    IterationBlockedError,
     RateLimitedError,
     run_iteration,
 )
@@ -118,8 +118,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry 
                 notify_humans(wait.alert)
             wait_for_rate_limit_reset(wait.seconds)
             return None
-        except AgentStalledError as stalled:
-            failure = str(stalled)  # the ladder's block: its reason, not a retry count
+        except IterationBlockedError as stopped:
+            failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
     return conclude_iteration(files, state, plan, settings, failure=failure)

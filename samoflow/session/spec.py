@@ -48,6 +48,7 @@ class SessionSpec(BaseModel):
     working_dir: str  # the worktree the agent runs in
     branch: str
     base_branch: str
+    base_commit: str | None = None  # the commit the branch started from (None: older sessions)
     role: Role = Role.COORDINATOR
     convoy: str | None = None
     agent: AgentSpec = Field(default_factory=AgentSpec)

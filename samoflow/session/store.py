@@ -8,13 +8,21 @@ from samoflow.names import slugify, validate_slug
 from samoflow.project import ProjectConfig
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer, clear_gate, read_gate, write_gate
-from samoflow.session.history import EntryKind, HistoryEntry, Outcome, append_entry, system_entry
+from samoflow.session.history import (
+    EntryKind,
+    HistoryEntry,
+    Outcome,
+    append_entry,
+    read_history,
+    system_entry,
+)
 from samoflow.session.overview import update_overview
 from samoflow.session.phases import rule_for
 from samoflow.session.qa import record_answer
 from samoflow.session.roles import decide_role, role_from_path
 from samoflow.session.spec import AgentSpec, Role, SessionSpec, read_spec, write_spec
 from samoflow.session.state import Lifecycle, load_state
+from samoflow.workspace.ground_truth import base_of, unseen_changes_warning
 from samoflow.workspace.worktrees import current_branch, ensure_worktree, open_repo
 
 # `samoflow/convoy/<name>` is the integration branch: a session named `convoy` would own the
@@ -100,11 +108,12 @@ def create_session(
     if not task.strip():
         raise SessionError("the task is empty: say what the agent should do")
     files = _new_session_files(config, name, parent)
+    qualified = files.name if parent is None else f"{parent.name}{WORKER_SEPARATOR}{name}"
+    refuse_files_in_the_way(name, files.root, config.worktrees / qualified)
     if files.spec.exists():
         raise SessionError(f"session {name!r} already exists; resume it with --session {name}")
     repo = open_repo(config.main_repo)
     base = base_branch or _parent_branch(parent) or config.base_branch or current_branch(repo)
-    qualified = files.name if parent is None else f"{parent.name}{WORKER_SEPARATOR}{name}"
     branch = f"samoflow/{qualified}"
     worktree = ensure_worktree(repo, config.worktrees / qualified, branch, base)
     files.root.mkdir(parents=True, exist_ok=True)
@@ -119,15 +128,37 @@ def create_session(
             working_dir=str(worktree),
             branch=branch,
             base_branch=base,
+            base_commit=base_of(repo, branch, base),
             role=decision.role,
             convoy=convoy,
             agent=agent,
             auto_approve_gates=auto_approve_gates,
         ),
     )
-    if decision.warning:
-        _record_system_note(files, decision.warning)
+    for note in [decision.warning, unseen_changes_warning(repo, base)]:
+        if note:
+            _record_system_note(files, note)
     return files
+
+
+def refuse_files_in_the_way(name: str, *folders: Path) -> None:
+    """A session's folders must be folders: a file there is refused before anything is made."""
+    for folder in folders:
+        for place in (folder, folder.parent):
+            if place.exists() and not place.is_dir():
+                raise SessionError(
+                    f"cannot create session {name!r}: {place} is a file, not a folder; "
+                    "pick another name or move the file away"
+                )
+
+
+def creation_notes(files: SessionFiles) -> list[str]:
+    """What samoflow recorded while creating the session (warnings the user should see)."""
+    return [
+        e.summary
+        for e in read_history(files.history)
+        if e.kind is EntryKind.SYSTEM and e.iteration == 0 and e.summary
+    ]
 
 
 def _new_session_files(

@@ -30,9 +30,11 @@ from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
 from samoflow.project import ProjectError
 from samoflow.session.files import SessionFiles
+from samoflow.session.git_truth import verify_before_merge
 from samoflow.session.store import SessionError
 from samoflow.settings import get_settings
 from samoflow.tasks.notify import deliver
+from samoflow.workspace.ground_truth import GitTruthError
 from samoflow.workspace.merge import MergeResult, MergeStatus, merge_branch, prepare_integration
 from samoflow.workspace.worktrees import RepoError
 
@@ -64,8 +66,13 @@ def prepare_worker_convoy(files: SessionFiles) -> str | None:
 
 
 @task(name="merge-member", cache_policy=NO_CACHE, task_run_name="merge-{branch}")
-def merge_member(record: ConvoyRecord, branch: str) -> MergeResult:
+def merge_member(record: ConvoyRecord, branch: str, files: SessionFiles) -> MergeResult:
     """Merge one finished branch into the integration branch; a conflict is a result."""
+    try:
+        for repair in verify_before_merge(files).repairs:  # a lost branch, found again
+            get_run_logger().warning("%s: %s", branch, repair)
+    except (GitTruthError, OSError, ValueError) as error:
+        return MergeResult(status=MergeStatus.FAILED, branch=branch, detail=str(error))
     try:
         worktree = prepare_integration(
             Path(record.repo),

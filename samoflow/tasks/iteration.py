@@ -18,10 +18,12 @@ from samoflow.loop.iteration import IterationPlan, next_attempt, run_attempt, wr
 from samoflow.notices.notice import Notice
 from samoflow.prefect_api.events import watch_attempt
 from samoflow.session.files import SessionFiles
+from samoflow.session.git_truth import verify_before_attempt
 from samoflow.session.spec import read_spec
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
 from samoflow.tasks.notify import notify_humans
+from samoflow.workspace.ground_truth import GitTruthError
 
 
 def _tell_humans(files: SessionFiles) -> Callable[[Notice], None]:
@@ -36,8 +38,16 @@ class AgentFailedError(RuntimeError):
     """An attempt that crashed, exited non-zero or timed out: worth a retry."""
 
 
-class AgentStalledError(AgentFailedError):
-    """The stall ladder's last step ended the attempt: no retry, the iteration blocks."""
+class IterationBlockedError(AgentFailedError):
+    """No retry: the iteration blocks with this reason."""
+
+
+class AgentStalledError(IterationBlockedError):
+    """The stall ladder's last step ended the attempt."""
+
+
+class WorkspaceBlockedError(IterationBlockedError):
+    """The session's git ground truth is wrong and cannot be healed: no agent runs."""
 
 
 class RateLimitedError(RuntimeError):
@@ -52,7 +62,7 @@ def retry_unless_rate_limited(task: object, task_run: object, state: State[Any])
     """Retries are for crashes; a rate limit goes back to the flow, which waits for the reset."""
     try:
         state.result()
-    except (RateLimitedError, AgentStalledError):
+    except (RateLimitedError, IterationBlockedError):
         return False
     except Exception:
         return True
@@ -92,6 +102,11 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     """
     logger = get_run_logger()
     settings = get_settings()
+    try:
+        for repair in verify_before_attempt(files).repairs:  # never an agent outside its worktree
+            logger.warning("%s: %s", files.name, repair)
+    except GitTruthError as error:
+        raise WorkspaceBlockedError(str(error)) from error
     spec = read_spec(files.spec)
     attempt = next_attempt(files)
     inbox = unread_messages(files)

@@ -70,13 +70,24 @@ def ensure_worktree(repo: git.Repo, path: Path, branch: str, base: str) -> Path:
         return _ensure_worktree(repo, path.resolve(), branch, base)
 
 
+def is_worktree_root(path: Path) -> bool:
+    """Git itself sees `path` as the top of a working tree (not a stray folder inside main)."""
+    if not (path / ".git").is_file():
+        return False
+    try:
+        top = git.Repo(path).git.rev_parse("--show-toplevel")
+    except (git.GitCommandError, git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return False
+    return Path(top).resolve() == path.resolve()
+
+
 def _ensure_worktree(repo: git.Repo, path: Path, branch: str, base: str) -> Path:
     known = registered_worktrees(repo)
-    if path in known:
+    if path in known and is_worktree_root(path):
         if known[path] != branch:
             raise RepoError(f"worktree {path} is on branch {known[path]!r}, expected {branch!r}")
         return path
-    if path.exists() and any(path.iterdir()):
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RepoError(f"{path} exists and is not a worktree of {repo.working_dir}")
     path.parent.mkdir(parents=True, exist_ok=True)
     repo.git.worktree("prune")
