@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import git
@@ -93,6 +96,21 @@ def test_a_planted_conflict_is_reported_and_the_other_members_still_land(
     assert "src/greeting_calm.py" in main.git.ls_tree("-r", "--name-only", "samoflow/convoy/clash")
     (message,) = completion_messages(slack.texts(), "clash")
     assert f"conflict in shared.txt (branch samoflow/{loser} kept)" in message
+    lines = message.splitlines()
+    assert lines[0].startswith("⚠️ samoflow convoy clash finished")
+    assert "1 merge conflict" in lines[0]
+    assert any(line.startswith(f"⚠️ {loser}: done, merge conflict") for line in lines)
+    assert not any(line.startswith(f"✅ {loser}") for line in lines)  # conflicts are never a ✅
+    listed = subprocess.run(
+        [sys.executable, "-m", "samoflow.cli", "convoys", "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if "clash" in line)
+    assert "not clean" in row and f"{loser}: conflict in shared.txt" in row and "2 merged" in row
 
 
 def test_slack_answering_500_then_200_delivers_the_message_once(

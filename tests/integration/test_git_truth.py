@@ -18,15 +18,19 @@ from pathlib import Path
 import git
 import pytest
 
+from samoflow.convoy.record import ConvoyRecord
 from samoflow.flows.session import session_flow
-from samoflow.project import load_config
+from samoflow.project import load_config, write_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, Outcome, read_history
 from samoflow.session.spec import AgentSpec, read_spec
 from samoflow.session.store import create_session
+from samoflow.workspace.merge import MergeStatus
 from samoflow.workspace.worktrees import registered_worktrees
 from tests.conftest import wait_until
+from tests.support.convoys import full_scenario, run_plan, use_slack, write_plan
 from tests.support.sessions import new_session
+from tests.support.slack_capture import slack_capture
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -84,6 +88,7 @@ def system_notes(files: SessionFiles) -> list[str]:
 def test_a_worktree_deleted_mid_attempt_is_recreated_and_main_gets_no_commit(
     repo: Path, tmp_path: Path
 ) -> None:
+    write_config(repo)  # `samoflow init`: an untracked file a stray `git add -A` would take
     go = tmp_path / "go"
     files = new_session(
         repo, scenario(FIRST, commit_step("step 2", wait_for=go), commit_step("step 3")), name="wt"
@@ -96,7 +101,7 @@ def test_a_worktree_deleted_mid_attempt_is_recreated_and_main_gets_no_commit(
     finish(runner)
 
     assert messages(repo, "main") == ["init"]  # the user's branch got nothing
-    assert not git.Repo(repo).is_dirty(untracked_files=True)
+    assert git_out(repo, "status", "--porcelain") == "?? .samoflow.toml"
     assert messages(repo, "main..samoflow/wt") == ["step 3 (wt)", "step 2 (wt)"]
     assert registered_worktrees(git.Repo(repo))[worktree.resolve()] == "samoflow/wt"
     assert (worktree / "step 3.txt").exists()
@@ -219,3 +224,42 @@ def test_a_session_name_taken_by_a_file_is_refused_before_anything_is_created(
 def test_a_new_session_records_its_base_commit(repo: Path) -> None:
     files = create_session(load_config(repo), name="based", task="t", dive=None, agent=AgentSpec())
     assert read_spec(files.spec).base_commit == git.Repo(repo).commit("main").hexsha
+
+
+@pytest.mark.slow
+def test_before_a_merge_a_lost_branch_is_recovered_and_one_off_its_base_is_not_merged(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go = tmp_path / "go"
+    last_step = 'summary = "Wrote the summary"\n'
+    waits = full_scenario().replace(last_step, f'{last_step}wait_for = "{go}"\n')
+    plan = write_plan(repo.parent, "truth", {"lost": waits, "moved": waits})
+    with slack_capture() as slack:
+        use_slack(slack.url, monkeypatch)
+        context = contextvars.copy_context()
+        result: list[ConvoyRecord] = []
+        runner = threading.Thread(
+            target=context.run, args=(lambda: result.append(run_plan(plan, repo)),)
+        )
+        runner.start()
+        for name in ("lost", "moved"):
+            member = SessionFiles(repo / ".samoflow/sessions" / name)
+            wait_until(lambda m=member: 8 in seen_iterations(m), 240, f"{name}'s last step")
+        main = git.Repo(repo)
+        lost_tip = main.commit("samoflow/lost").hexsha
+        main.git.update_ref("-d", "refs/heads/samoflow/lost")
+        orphan = git_out(
+            repo, "commit-tree", git_out(repo, "hash-object", "-t", "tree", "/dev/null"), "-m", "x"
+        )
+        main.git.update_ref("refs/heads/samoflow/moved", orphan)
+        go.touch()
+        finish(runner)
+    (record,) = result
+    merges = {m.name: m.merge for m in record.members}
+    assert merges["lost"] is not None and merges["lost"].status is MergeStatus.MERGED
+    assert main.commit("samoflow/lost").hexsha == lost_tip
+    assert merges["moved"] is not None and merges["moved"].status is MergeStatus.FAILED
+    assert "no longer descends from the session's base" in (merges["moved"].detail or "")
+    (message,) = [t for t in slack.texts() if "convoy truth finished" in t]
+    assert "⚠️ moved: done, merge failed" in message and "✅ moved" not in message
+    assert "✅ lost: done" in message

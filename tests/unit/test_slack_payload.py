@@ -68,8 +68,27 @@ def test_the_convoy_message_lists_each_member_outcome_duration_merge_and_cost() 
     )
     payload = convoy_payload(record)
     assert payload.blocks[0]["text"]["text"].startswith("⚠️ samoflow convoy trio finished: 2 done")
-    assert "merge conflicts" in payload.blocks[0]["text"]["text"]
+    assert "1 merge conflict" in payload.blocks[0]["text"]["text"]
     assert "a: done · 8 it · 42 s · $0.2500 · merged" in payload.text
     assert "conflict in f.py (branch samoflow/b kept)" in payload.text
+    assert "⚠️ b: done, merge conflict · 8 it" in payload.text.splitlines()[2]
+    assert "✅ b" not in payload.text and "✅ *b*" not in str(payload.blocks)  # never a tick
     assert "c: blocked" in payload.text and "reason here" in payload.text
     assert payload.digest() == convoy_payload(record).digest()  # stable: the idempotency hash
+
+
+def test_a_failed_merge_is_no_tick_either_and_the_convoy_is_not_clean() -> None:
+    failed = MergeResult(status=MergeStatus.FAILED, branch="samoflow/f", detail="branch gone")
+    record = ConvoyRecord(
+        name="solo",
+        repo="/r",
+        sessions_root="/r/s",
+        base_branch="main",
+        integration_branch="samoflow/convoy/solo",
+        integration_worktree="/w",
+        concurrency=1,
+        members=(member("f", MemberState.DONE, failed),),
+    )
+    payload = convoy_payload(record)
+    assert payload.text.startswith("⚠️ samoflow convoy solo finished: 1 done, 1 merge failed")
+    assert "⚠️ f: done, merge failed" in payload.text and "✅" not in payload.text
