@@ -27,7 +27,6 @@ from samoflow.convoy.announcement import cleanly_done, merge_summary
 from samoflow.convoy.record import (
     ConvoyError,
     ConvoyRecord,
-    MemberState,
     convoy_log,
     list_convoys,
     read_convoy,
