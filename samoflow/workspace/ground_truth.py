@@ -137,7 +137,7 @@ def _restore_worktree(repo: git.Repo, place: SessionGit) -> list[str]:
     if path.is_dir() and any(path.iterdir()):
         stray = _free_name(path)
         shutil.move(str(path), str(stray))  # never deleted: it may hold someone's files
-        repairs.append(f"{path} was no longer a git worktree: its files were moved to {stray}")
+        repairs.append(f"the worktree folder was no longer a git worktree: files moved to {stray}")
     elif path.is_dir():
         path.rmdir()
     repo.git.worktree("prune")
@@ -150,7 +150,7 @@ def _restore_worktree(repo: git.Repo, place: SessionGit) -> list[str]:
             f"{place.resume_hint}"
         ) from error
     head = repo.commit(place.branch).hexsha[:12]
-    return [*repairs, f"worktree {path} was missing: recreated from {place.branch} at {head}"]
+    return [*repairs, f"worktree was missing: recreated from {place.branch} at {head} ({path})"]
 
 
 def _free_name(path: Path) -> Path:

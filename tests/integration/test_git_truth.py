@@ -198,6 +198,7 @@ def test_resume_recreates_a_deleted_worktree_and_branch_and_warns_about_unseen_c
     again = samoflow("run", "--session", "rs", *common)
     assert again.returncode == 1, again.stdout + again.stderr
     assert f"branch samoflow/rs was deleted: recovered at {step2[:12]}" in again.stdout
+    assert "worktree was missing: recreated from samoflow/rs" in again.stdout
     assert read_history(files.history)[-1].reason == "end of the test scenario"
     assert messages(repo, "main..samoflow/rs") == ["step 3 (rs)", "step 2 (rs)"]
     assert messages(repo, "main") == ["init"]
