@@ -56,6 +56,7 @@ class GitTruth(BaseModel):
 def verify_session_git(place: SessionGit, *, need_worktree: bool = True) -> GitTruth:
     """Heal what can be healed, then prove branch, worktree and base; raise otherwise."""
     repo = open_repo(place.repo)
+    _refuse_main_checkout(repo, place)
     with worktree_lock(repo):
         repairs = [*_recover_branch(repo, place)]  # first: a prune below would lose the reflog
         if need_worktree:
@@ -134,6 +135,12 @@ def _restore_worktree(repo: git.Repo, place: SessionGit) -> list[str]:
         raise GitTruthError(
             f"the session's worktree {path} is a file now: move it away, then {place.resume_hint}"
         )
+    if (path / ".git").exists() or _tracked_by_main(repo, path):
+        raise GitTruthError(
+            f"the session's worktree {path} is not a working worktree of {repo.working_dir} "
+            f"but has its own .git or files of the main checkout: samoflow leaves it alone; "
+            f"point the session at its own worktree, then {place.resume_hint}"
+        )
     if path.is_dir() and any(path.iterdir()):
         stray = _free_name(path)
         shutil.move(str(path), str(stray))  # never deleted: it may hold someone's files
@@ -153,6 +160,14 @@ def _restore_worktree(repo: git.Repo, place: SessionGit) -> list[str]:
     return [*repairs, f"worktree was missing: recreated from {place.branch} at {head} ({path})"]
 
 
+def _tracked_by_main(repo: git.Repo, path: Path) -> bool:
+    """Files of the main checkout live there: moving the folder would change the user's tree."""
+    try:
+        return bool(repo.git.ls_files("--", str(path)).strip())
+    except git.GitCommandError:
+        return False  # outside the main checkout: nothing of it there
+
+
 def _free_name(path: Path) -> Path:
     counter = 1
     while (candidate := path.with_name(f"{path.name}.stray-{counter}")).exists():
@@ -160,12 +175,18 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def _check_checked_out(repo: git.Repo, place: SessionGit) -> None:
-    if place.worktree.resolve() == Path(repo.working_dir).resolve():
+def _refuse_main_checkout(repo: git.Repo, place: SessionGit) -> None:
+    main = Path(repo.working_dir).resolve()
+    worktree = place.worktree.resolve()
+    if worktree == main or worktree in main.parents:
         raise GitTruthError(
-            f"the session's working dir {place.worktree} is the main checkout: samoflow never "
-            f"runs an agent there; give the session its own worktree, then {place.resume_hint}"
+            f"the session's working dir {place.worktree} is (or holds) the main checkout: "
+            f"samoflow never runs an agent there; give the session its own worktree, then "
+            f"{place.resume_hint}"
         )
+
+
+def _check_checked_out(repo: git.Repo, place: SessionGit) -> None:
     found = registered_worktrees(repo).get(place.worktree.resolve())
     if found != place.branch:
         what = f"branch {found}" if found else "a detached HEAD"
