@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     rate_limit_default_wait_seconds: float = Field(300.0, ge=0)
     rate_limit_max_wait_seconds: float = Field(3600.0, gt=0)
     rate_limit_alert_after: int = Field(3, ge=1)
+    # Added to a reset the agent names: clock drift, and the CLI prints "3:47pm" (no seconds).
+    limit_reset_skew_seconds: float = Field(60.0, ge=0)
     # Budget breaker defaults per session (none: no limit); warn at this fraction of a limit.
     session_budget_usd: float | None = Field(None, gt=0)
     session_budget_tokens: int | None = Field(None, gt=0)

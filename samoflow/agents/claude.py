@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from samoflow.agents.base import AgentRequest, OutputObserver
 from samoflow.agents.claude_stream import StreamParser
 from samoflow.agents.environment import agent_environment
-from samoflow.economy.rate_limit import RateLimit, from_api_error
+from samoflow.economy.rate_limit import RateLimit, from_text
+from samoflow.economy.reset_times import from_event
 from samoflow.session.history import Usage
 
 
@@ -16,7 +19,15 @@ class ClaudeObserver:
     """Parses stream-json as it arrives; the `result` line carries usage and cost."""
 
     def __init__(self) -> None:
-        self._parser = StreamParser()
+        self._parser = StreamParser(on_object=self._watch)
+        # The last `rate_limit_event` that said "rejected": (resetsAt, rateLimitType).
+        self._rejected: tuple[datetime | None, str | None] | None = None
+
+    def _watch(self, obj: dict[str, Any]) -> None:
+        event = from_event(obj)
+        if event is not None:
+            status, resets_at, window = event
+            self._rejected = (resets_at, window) if status == "rejected" else None
 
     def feed(self, line: str) -> None:
         self._parser.feed(line)
@@ -34,10 +45,19 @@ class ClaudeObserver:
         )
 
     def rate_limit(self, failed: bool) -> RateLimit | None:
+        """A 429 in the result line, or a rejected `rate_limit_event` in a failed run."""
         result = self._parser.result
-        if result is None:
+        limited_429 = result is not None and result.api_error_status == 429
+        rejected = self._rejected is not None and (result is None or result.is_error or failed)
+        if not (limited_429 or rejected):
             return None
-        return from_api_error(result.api_error_status, result.result_text or "")
+        limit = from_text((result.result_text if result else None) or "usage limit (rejected)")
+        if self._rejected is None:
+            return limit
+        resets_at, window = self._rejected  # the event's epoch beats the text's "3:47pm"
+        return limit.model_copy(
+            update={"resets_at": resets_at or limit.resets_at, "window": window}
+        )
 
     def error(self) -> str | None:
         result = self._parser.result

@@ -29,6 +29,7 @@ Shape of the stream (observed with Claude Code 2.1.197):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -229,9 +230,11 @@ class StreamParser:
     and a logging helper must not kill the task that is supervising the agent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_object: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._result: ClaudeResult | None = None
         self._api_retries = 0
+        # Watchers of events this parser does not model (rate limits, context use).
+        self._on_object = on_object
 
     @property
     def result(self) -> ClaudeResult | None:
@@ -254,7 +257,8 @@ class StreamParser:
             return StreamEvent(kind="unparsable", summary=_clip(stripped))
         if not isinstance(obj, dict):
             return StreamEvent(kind="unparsable", summary=_clip(stripped))
-
+        if self._on_object is not None:
+            self._on_object(obj)
         etype = obj.get("type")
         raw_subtype = obj.get("subtype")
         subtype = raw_subtype if isinstance(raw_subtype, str) else None

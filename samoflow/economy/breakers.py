@@ -101,6 +101,7 @@ def plan_rate_limit_wait(
         consecutive,
         default_seconds=settings.rate_limit_default_wait_seconds,
         max_seconds=settings.rate_limit_max_wait_seconds,
+        skew_seconds=settings.limit_reset_skew_seconds,
     )
     until = utcnow() + timedelta(seconds=seconds)
     reason = f"rate limited ({limit.reason}); waiting {seconds:.1f} s until {until:%H:%M:%S} UTC"

@@ -1,4 +1,5 @@
 import random
+from datetime import UTC, datetime
 
 from samoflow.economy.rate_limit import (
     RateLimit,
@@ -12,7 +13,8 @@ from samoflow.economy.rate_limit import (
 def test_hints_name_the_reset() -> None:
     assert parse_hint("429: rate limited, retry after 30s") == 30
     assert parse_hint("Retry-After: 2.5 s") == 2.5
-    assert parse_hint("Claude AI usage limit reached|1767225600", now=1767225000) == 600
+    start = datetime.fromtimestamp(1767225000, tz=UTC)
+    assert parse_hint("Claude AI usage limit reached|1767225600", now=start) == 600
     assert parse_hint("overloaded") is None
 
 
