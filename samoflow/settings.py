@@ -31,10 +31,22 @@ class Settings(BaseSettings):
     gate_poll_seconds: float = Field(10.0, gt=0)
     # Orchestrator retries of the whole session flow (it resumes from the files).
     session_flow_retries: int = Field(2, ge=0)
-    # Rate limits: the wait when the agent names no reset, its cap, and when a human hears.
+    # Rate limits: the wait when the agent names no reset (doubled per repeat), and its cap.
     rate_limit_default_wait_seconds: float = Field(300.0, ge=0)
     rate_limit_max_wait_seconds: float = Field(3600.0, gt=0)
-    rate_limit_alert_after: int = Field(3, ge=1)
+    # The account every session spends (none: agent kind + a fingerprint of its key).
+    account: str | None = None
+    # At the reset one session probes the account; off: it stays paused until
+    # `samoflow limits resume ACCOUNT` (for those who do not want it running overnight).
+    account_auto_resume: bool = True
+    # How often a waiting session reads its account's state; the spread of the followers'
+    # start after a resume; a probe older than this is taken over (its session died).
+    account_poll_seconds: float = Field(5.0, gt=0)
+    account_resume_jitter_seconds: float = Field(10.0, ge=0)
+    account_probe_stale_seconds: float = Field(2400.0, gt=0)
+    # Spend caps per account per UTC day (none: no cap); crossing one pauses the account.
+    account_daily_budget_usd: float | None = Field(None, gt=0)
+    account_daily_budget_tokens: int | None = Field(None, gt=0)
     # Added to a reset the agent names: clock drift, and the CLI prints "3:47pm" (no seconds).
     limit_reset_skew_seconds: float = Field(60.0, ge=0)
     # Budget breaker defaults per session (none: no limit); warn at this fraction of a limit.

@@ -21,6 +21,9 @@ class AgentConfig(Block):
     timeout_seconds: float | None = None
     base_url: str | None = Field(default=None, description="ANTHROPIC_BASE_URL (proxies)")
     api_key: SecretStr | None = Field(default=None, description="ANTHROPIC_API_KEY")
+    account: str | None = Field(
+        default=None, description="The account its sessions spend (limits pause it as one)"
+    )
 
     def to_spec(self) -> AgentSpec:
         env = {"ANTHROPIC_BASE_URL": self.base_url} if self.base_url else {}
@@ -31,6 +34,7 @@ class AgentConfig(Block):
             max_turns=self.max_turns,
             timeout_seconds=self.timeout_seconds,
             env=env,
+            account=self.account,
         )
 
     def secret_env(self) -> dict[str, str]:

@@ -42,6 +42,7 @@ def _register_commands() -> None:
     from samoflow.cli import convoy as cli_convoy
     from samoflow.cli import economy as cli_economy
     from samoflow.cli import inbox as cli_inbox
+    from samoflow.cli import limits as cli_limits
     from samoflow.cli import monitor as cli_monitor
     from samoflow.cli import prompt as cli_prompt
     from samoflow.cli import served as cli_served
@@ -63,6 +64,7 @@ def _register_commands() -> None:
     app.command()(cli_convoy.convoys)
     app.command("demo")(cli_convoy.demo_convoy)
     app.add_typer(cli_automations.automations_app, name="automations")
+    app.add_typer(cli_limits.limits_app, name="limits")
 
 
 _register_commands()

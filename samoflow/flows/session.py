@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from samoflow.convoy.setup import requested_workers
-from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
+from samoflow.economy.accounts import Go
+from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
@@ -27,6 +26,7 @@ from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
+from samoflow.tasks.accounts import account_gate, account_limited, account_used
 from samoflow.tasks.convoy import prepare_worker_convoy
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
@@ -67,11 +67,12 @@ def session_flow(session_dir: str) -> SessionReport:
             run_requested_workers(files)
             if over_budget(files):
                 continue  # recorded as blocked: the loop ends the run
+            go = account_gate(files)  # waits (a visible task) while the account is paused
             if mail_waiting(files):  # a task run only when there is something to deliver
                 deliver_inbox(files)
-            entry = run_one_iteration(files, state)
+            entry = run_one_iteration(files, load_state(files), go)
             if entry is None:
-                continue  # rate limited: waited for the reset, the same iteration runs again
+                continue  # limited: the account is paused; the same iteration runs again
             if outbox_waiting(files):
                 route_outbox(files)
             publish_session_artifacts(files)
@@ -100,8 +101,8 @@ def over_budget(files: SessionFiles) -> bool:
     return load_state(files).lifecycle is Lifecycle.BLOCKED
 
 
-def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry | None:
-    """The iteration to its recorded outcome; None when a rate limit made it wait instead."""
+def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> HistoryEntry | None:
+    """The iteration to its recorded outcome; None when a limit paused its account instead."""
     settings = get_settings()
     plan = begin_iteration(files, state)
     failure = None
@@ -113,24 +114,15 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry 
         try:
             runner(files, plan)
         except RateLimitedError as limited:
-            wait = plan_rate_limit_wait(files, plan.iteration, limited.limit, settings)
-            if wait.alert is not None:
-                notify_humans(wait.alert)
-            wait_for_rate_limit_reset(wait.seconds)
+            account_limited(files, limited.limit)
             return None
         except IterationBlockedError as stopped:
             failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
-    return conclude_iteration(files, state, plan, settings, failure=failure)
-
-
-@task(
-    name="wait-for-rate-limit-reset", task_run_name="rate-limited-{seconds}s", cache_policy=NO_CACHE
-)
-def wait_for_rate_limit_reset(seconds: float) -> None:
-    """Visible in the UI as a running task: the session sleeps until the account resets."""
-    time.sleep(seconds)
+    entry = conclude_iteration(files, state, plan, settings, failure=failure)
+    account_used(files, go, entry.usage)  # a probe that got through resumes its account
+    return entry
 
 
 def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:

@@ -88,6 +88,11 @@ def report_progress(files: SessionFiles, entry: HistoryEntry) -> None:
     _emit(ENDED_EVENT if stops else HEARTBEAT_EVENT, resource, payload, utcnow())
 
 
+def report_waiting(files: SessionFiles, phase: str, iteration: int, what: str) -> None:
+    """A session that waits on purpose (its account is paused) is alive: not a stall."""
+    _emit(HEARTBEAT_EVENT, session_resource(files, phase, iteration), {"seen": what}, utcnow())
+
+
 def emit_stall_checked(files: SessionFiles, step: StallStep | None, phase: str) -> None:
     iteration = step.iteration if step is not None else 0
     payload = {"action": step.action.value if step is not None else "none"}

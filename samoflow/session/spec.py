@@ -31,6 +31,7 @@ class AgentSpec(BaseModel):
     max_turns: int = 300
     timeout_seconds: float | None = None  # None: the agent_timeout_seconds setting
     env: dict[str, str] = Field(default_factory=dict)
+    account: str | None = None  # None: the `account` setting, else kind + key fingerprint
 
 
 class Role(StrEnum):
