@@ -58,6 +58,7 @@ class PlannedSession(BaseModel):
     scenario: str | None = None  # scripted agent: a file (relative to the plan) or built-in
     auto_approve: bool = False
     timeout_seconds: float | None = None
+    account: str | None = None  # the account it spends (None: the setting, else kind + key)
 
     _check_name = field_validator("name")(_slug)
 

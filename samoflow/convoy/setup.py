@@ -43,6 +43,7 @@ def _agent_of(planned: PlannedSession) -> AgentSpec:
         scenario=scenario,
         model=planned.model,
         timeout_seconds=planned.timeout_seconds,
+        account=planned.account,
     )
 
 

@@ -77,13 +77,19 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def account_of(agent: AgentSpec, secret_env: dict[str, str], settings: Settings) -> str:
-    """The account a session spends: named, else agent kind + key fingerprint."""
+def account_of(
+    agent: AgentSpec,
+    secret_env: dict[str, str],
+    settings: Settings,
+    inherited: dict[str, str] | None = None,
+) -> str:
+    """The account a session spends: named, else agent kind + key fingerprint (the key the
+    agent gets: its block's, its spec's, else the one it inherits from samoflow's env)."""
     if agent.account:
         return slugify(agent.account)
     if settings.account:
         return slugify(settings.account)
-    env = {**agent.env, **secret_env}
+    env = {**(inherited or {}), **agent.env, **secret_env}
     key = next((env[name] for name in KEY_VARIABLES if env.get(name)), None)
     return f"{agent.kind.value}-{fingerprint(key) if key else 'nokey'}"
 

@@ -9,6 +9,7 @@ the humans hear once per pause and once on resume, through the notice outbox.
 
 from __future__ import annotations
 
+import os
 import time
 
 from prefect import get_run_logger, task
@@ -51,7 +52,8 @@ def session_account(files: SessionFiles) -> str:
     if key not in _ACCOUNTS:
         settings = get_settings()
         spec = read_spec(files.spec)
-        _ACCOUNTS[key] = account_of(spec.agent, agent_secrets(settings.agent_block), settings)
+        secrets = agent_secrets(settings.agent_block)
+        _ACCOUNTS[key] = account_of(spec.agent, secrets, settings, dict(os.environ))
     return _ACCOUNTS[key]
 
 

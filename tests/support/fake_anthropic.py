@@ -36,6 +36,7 @@ import itertools
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,6 +93,7 @@ class HttpError(BaseModel):
     # Sent as ``x-should-retry`` when set; None -> header omitted (client decides by status).
     should_retry: bool | None = None
     message: str = "scripted error from FakeAnthropic"
+    headers: dict[str, str] = Field(default_factory=dict)  # sent as they are
 
 
 class Reply(BaseModel):
@@ -138,6 +140,21 @@ def write_file_reply(path: Any, content: str, usage: Usage = DEFAULT_USAGE) -> R
     return tool_reply(WRITE_TOOL_NAME, {"file_path": str(path), "content": content}, usage)
 
 
+# What the API answers a subscription (OAuth) account over its usage limit, as Claude Code
+# 2.1.197 reads it: with these headers it prints a `rate_limit_event` (status rejected,
+# resetsAt, rateLimitType) and "You've hit your session limit · resets 3:47pm (UTC)".
+RATE_LIMIT_MESSAGE = "This request would exceed your account's rate limit. Please try again later."
+
+
+def usage_limit_reply(resets_at: int, window: str = "five_hour") -> Reply:
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(resets_at),
+        "anthropic-ratelimit-unified-representative-claim": window,
+    }
+    return Reply(error=HttpError(status=429, message=RATE_LIMIT_MESSAGE, headers=headers))
+
+
 def error_reply(
     status: int, retry_after: float | None = None, message: str = "scripted error"
 ) -> Reply:
@@ -165,6 +182,7 @@ class Exchange:
     body: dict[str, Any]
     status: int
     usage: Usage | None  # None when an HTTP error was sent
+    at: float = 0.0  # time.time() when the request arrived
 
 
 def _json_for_schema(schema: Any) -> Any:
@@ -411,7 +429,7 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _send_error(self, err: HttpError) -> None:
-            headers: dict[str, str] = {}
+            headers: dict[str, str] = dict(err.headers)
             if err.retry_after is not None:
                 ra = err.retry_after
                 headers["retry-after"] = str(int(ra)) if float(ra).is_integer() else str(ra)
@@ -481,12 +499,13 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                     },
                 )
                 return
+            arrived = time.time()
             role, index, reply = fake._next_reply(body)
             if reply.error is not None:
-                fake._record(Exchange(role, index, body, reply.error.status, None))
+                fake._record(Exchange(role, index, body, reply.error.status, None, arrived))
                 self._send_error(reply.error)
                 return
-            fake._record(Exchange(role, index, body, 200, reply.usage))
+            fake._record(Exchange(role, index, body, 200, reply.usage, arrived))
             model = str(body.get("model", "claude-sonnet-4-5"))
             if body.get("stream"):
                 self._stream(reply, model)
