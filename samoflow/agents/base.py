@@ -7,6 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from samoflow.agents.claude_context import ContextReport, ContextWatch
 from samoflow.economy.rate_limit import RateLimit
 from samoflow.session.history import Usage
 
@@ -41,9 +42,12 @@ class AgentResult(BaseModel):
     output_tail: str = ""
     error: str | None = None  # what the adapter itself saw go wrong (e.g. an API error)
     rate_limit: RateLimit | None = None  # limited, not failed: wait for the reset, run again
+    context: ContextReport | None = None  # context use, when the agent's stream tells it
 
     @property
     def failed(self) -> bool:
+        if self.context is not None and self.context.ended_for_handoff:
+            return False  # samoflow ended it on purpose, with a handoff signal left for it
         return self.timed_out or self.exit_code != 0 or self.error is not None
 
     def failure_reason(self) -> str:
@@ -67,6 +71,10 @@ class OutputObserver(Protocol):
 
     def rate_limit(self, failed: bool) -> RateLimit | None:
         """The limit the agent ran into; generic output patterns count only when it failed."""
+        ...
+
+    def context(self) -> ContextWatch | None:
+        """The context watch, for agents whose stream reports context use."""
         ...
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from samoflow.agents.base import AgentRequest, OutputObserver
+from samoflow.agents.claude_context import ContextWatch
 from samoflow.agents.claude_stream import StreamParser
 from samoflow.agents.environment import agent_environment
 from samoflow.economy.rate_limit import RateLimit, from_text
@@ -18,12 +19,14 @@ from samoflow.session.history import Usage
 class ClaudeObserver:
     """Parses stream-json as it arrives; the `result` line carries usage and cost."""
 
-    def __init__(self) -> None:
+    def __init__(self, window_tokens: int = 200_000, handoff_fraction: float | None = None) -> None:
+        self._context = ContextWatch(window_tokens, handoff_fraction)
         self._parser = StreamParser(on_object=self._watch)
         # The last `rate_limit_event` that said "rejected": (resetsAt, rateLimitType).
         self._rejected: tuple[datetime | None, str | None] | None = None
 
     def _watch(self, obj: dict[str, Any]) -> None:
+        self._context.feed(obj)
         event = from_event(obj)
         if event is not None:
             status, resets_at, window = event
@@ -59,6 +62,9 @@ class ClaudeObserver:
             update={"resets_at": resets_at or limit.resets_at, "window": window}
         )
 
+    def context(self) -> ContextWatch:
+        return self._context
+
     def error(self) -> str | None:
         result = self._parser.result
         if result is None or not result.is_error:
@@ -85,6 +91,8 @@ class ClaudeAgent:
     model: str | None = None
     max_turns: int = 300
     extra_env: dict[str, str] = field(default_factory=dict)
+    context_window_tokens: int = 200_000
+    context_handoff_fraction: float | None = None
     name: str = "claude"
 
     def command(self, request: AgentRequest) -> list[str]:
@@ -112,4 +120,4 @@ class ClaudeAgent:
         return request.prompt
 
     def observer(self) -> OutputObserver:
-        return ClaudeObserver()
+        return ClaudeObserver(self.context_window_tokens, self.context_handoff_fraction)

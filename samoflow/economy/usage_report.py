@@ -44,6 +44,9 @@ class UsageReportObserver:
     def rate_limit(self, failed: bool) -> RateLimit | None:
         return self._reported_limit or (self._seen_limit if failed else None)
 
+    def context(self) -> None:
+        return None  # a generic CLI does not report its context
+
     @property
     def problem(self) -> str | None:
         return self._problem

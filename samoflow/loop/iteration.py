@@ -11,6 +11,7 @@ from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult
 from samoflow.agents.process import kill_process_group, run_process
 from samoflow.atomic import atomic_write_text
 from samoflow.inbox.files import move_seen_messages
+from samoflow.loop.context_handoff import ContextStop, cooldown_over, with_context
 from samoflow.loop.instructions import instructions_for, sources_for
 from samoflow.loop.judge import Limits, judge
 from samoflow.loop.prompting import build_prompt
@@ -113,14 +114,19 @@ def run_attempt(
     files.signal.unlink(missing_ok=True)
     request = agent_request(files, spec, hook, settings)
     observer = adapter.observer()
+    watch = observer.context()
+    stop = ContextStop(watch, cooldown_over(files, Phase(hook.phase), settings))
+    agent_pid: list[int] = []
 
     def remember_agent(pid: int, started: float) -> None:
+        agent_pid.append(pid)
         update = {"attempt": hook.attempt, "agent_pid": pid, "agent_started": started}
         write_journal(files.journal, journal.model_copy(update=update))
 
     def on_line(line: str) -> None:
         observer.feed(line)
         on_output(line)
+        stop.check(agent_pid[0] if agent_pid else None)
 
     outcome = run_process(
         adapter.command(request),
@@ -133,8 +139,9 @@ def run_attempt(
         on_start=remember_agent,
         tail_chars=settings.output_tail_chars,
     )
-    error = observer.error()
-    failed = outcome.timed_out or outcome.exit_code != 0 or error is not None
+    stop.leave_signal(files)
+    error = None if stop.ended else observer.error()
+    failed = not stop.ended and (outcome.timed_out or outcome.exit_code != 0 or error is not None)
     result = AgentResult(
         exit_code=outcome.exit_code,
         timed_out=outcome.timed_out,
@@ -143,6 +150,7 @@ def run_attempt(
         output_tail=outcome.output_tail,
         error=error,
         rate_limit=observer.rate_limit(failed),
+        context=stop.report() or (watch.report() if watch is not None else None),
     )
     _add_spending(files, journal, result)
     return result
@@ -172,7 +180,7 @@ def agent_request(
 
 
 def _add_spending(files: SessionFiles, journal: IterationJournal, result: AgentResult) -> None:
-    spent = read_journal(files.journal) or journal
+    spent = with_context(read_journal(files.journal) or journal, result.context)
     update = {
         "usage": spent.usage + result.usage,
         "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
@@ -234,6 +242,9 @@ def conclude_iteration(
         duration_seconds=journal.agent_seconds if journal else 0.0,
         usage=journal.usage if journal else Usage(),
         empty_signal=reading.empty,
+        context_peak_tokens=journal.context_peak_tokens or None if journal else None,
+        context_window_tokens=journal.context_window_tokens or None if journal else None,
+        compactions=journal.compactions if journal else 0,
     )
     append_entry(files.history, entry)  # the commit point of the iteration
     update_overview(files.overview, phase=verdict.next_phase.value, total=plan.iteration)

@@ -70,6 +70,10 @@ class HistoryEntry(BaseModel):
     empty_signal: bool = False
     # Read from a row samocode wrote (no `outcome`); never written back.
     from_samocode: bool = Field(default=False, exclude=True)
+    # Context watch (Claude): the peak context use of the iteration, its window, compactions.
+    context_peak_tokens: int | None = None
+    context_window_tokens: int | None = None
+    compactions: int = 0
 
 
 def system_entry(

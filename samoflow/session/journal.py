@@ -25,6 +25,10 @@ class IterationJournal(BaseModel):
     # Summed over attempts, failed ones included: a crashed attempt still cost tokens.
     usage: Usage = Field(default_factory=Usage)
     agent_seconds: float = 0.0
+    # The fullest the agent's context got over the attempts, and its compactions.
+    context_peak_tokens: int = 0
+    context_window_tokens: int = 0
+    compactions: int = 0
 
 
 def read_journal(path: Path) -> IterationJournal | None:

@@ -25,7 +25,10 @@ from samoflow.economy.accounts import AccountStatus
 VARIABLE_PREFIX = "samoflow-account-"
 LOCK_PREFIX = "samoflow-account-lock-"
 VARIABLE_TAGS = ["samoflow", "samoflow-account"]
-LOCK_TIMEOUT_SECONDS = 120.0
+# A holder that dies inside a change frees the slot when its lease ends (Prefect's least
+# lease, 60 s, plus up to 15 s until the server's repossessor runs): waiters outlast that.
+LOCK_LEASE_SECONDS = 60.0
+LOCK_TIMEOUT_SECONDS = 150.0
 _LOCKS_MADE: set[str] = set()  # limits this process has made sure of
 
 
@@ -65,7 +68,11 @@ def update_status(
     """(before, after) of one serialised change; written only when it changed something."""
     _ensure_lock(account)
     with concurrency(
-        lock_name(account), occupy=1, strict=True, timeout_seconds=LOCK_TIMEOUT_SECONDS
+        lock_name(account),
+        occupy=1,
+        strict=True,
+        timeout_seconds=LOCK_TIMEOUT_SECONDS,
+        lease_duration=LOCK_LEASE_SECONDS,
     ):
         before = read_status(account)
         after = change(before)
