@@ -136,7 +136,10 @@ def pause_for_limit(
         update={
             "state": AccountState.PAUSED,
             "cause": PauseCause.LIMIT,
-            "until": now + timedelta(seconds=seconds),
+            # A named reset exactly (plus the skew); a guess from now.
+            "until": limit.resets_at + timedelta(seconds=settings.limit_reset_skew_seconds)
+            if limit.resets_at is not None
+            else now + timedelta(seconds=seconds),
             "reason": limit.reason,
             "window": limit.window,
             "pause_id": status.pause_id if failed_probe else status.pause_id + 1,

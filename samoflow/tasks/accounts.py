@@ -139,7 +139,9 @@ def account_limited(files: SessionFiles, limit: RateLimit) -> None:
     before, after = update_status(
         account, lambda status: pause_for_limit(status, limit, files.name, utcnow(), settings)
     )
-    seconds = max(0.0, (after.until - utcnow()).total_seconds()) if after.until else 0.0
+    created = after.pause_id != before.pause_id or after.paused_at != before.paused_at
+    since = after.paused_at if created and after.paused_at is not None else utcnow()
+    seconds = max(0.0, (after.until - since).total_seconds()) if after.until else 0.0
     _record(
         files,
         f"rate limited ({limit.reason}); account {account} paused, "
