@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # Spend caps per account per UTC day (none: no cap); crossing one pauses the account.
     account_daily_budget_usd: float | None = Field(None, gt=0)
     account_daily_budget_tokens: int | None = Field(None, gt=0)
+    # Claude's context window when its stream does not say (modelUsage.contextWindow), and
+    # the fraction of it at which samoflow ends the agent at a turn boundary and hands off
+    # to a fresh one itself (none: only when the agent asks).
+    context_window_tokens: int = Field(200_000, ge=1000)
+    context_handoff_fraction: float | None = Field(None, gt=0, le=1)
+    # The sandbox `codex exec` runs the agent in (the session folder is added as writable).
+    codex_sandbox: Literal["read-only", "workspace-write", "danger-full-access"] = "workspace-write"
     # Added to a reset the agent names: clock drift, and the CLI prints "3:47pm" (no seconds).
     limit_reset_skew_seconds: float = Field(60.0, ge=0)
     # Budget breaker defaults per session (none: no limit); warn at this fraction of a limit.

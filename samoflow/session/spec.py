@@ -17,6 +17,7 @@ class AgentKind(StrEnum):
     SCRIPTED = "scripted"
     COMMAND = "command"
     CLAUDE = "claude"
+    CODEX = "codex"
 
 
 class AgentSpec(BaseModel):
