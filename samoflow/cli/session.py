@@ -196,7 +196,9 @@ def status(
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
         return
-    table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
+    table = Table(
+        "session", "state", "phase", "iterations", "cost $", "tokens in/out", "context", "note"
+    )
     # The note is what a human should know first: a block's reason, a rate-limit wait.
     for r in reports:
         table.add_row(
@@ -206,6 +208,9 @@ def status(
             str(r.iterations),
             f"{r.usage.cost_usd:.4f}",
             f"{r.usage.input_tokens}/{r.usage.output_tokens}",
+            f"{r.context_peak_tokens:,} peak, {r.compactions} compacted"
+            if r.context_peak_tokens
+            else "",
             (r.reason or r.summary or "")[:60],
         )
     console.print(table)

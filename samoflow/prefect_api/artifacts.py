@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from samoflow.session.files import SessionFiles
-from samoflow.session.history import EntryKind
+from samoflow.session.history import EntryKind, HistoryEntry
 from samoflow.session.state import SessionState, load_state
 
 
@@ -64,6 +64,16 @@ def _publish_overview(files: SessionFiles, overview: str, state: SessionState) -
     )
 
 
+def _context(entry: HistoryEntry) -> str:
+    """The iteration's peak context use of its window, and its compactions (Claude)."""
+    if not entry.context_peak_tokens:
+        return ""
+    window = entry.context_window_tokens or 0
+    share = f" ({entry.context_peak_tokens / window:.0%})" if window else ""
+    compacted = f", {entry.compactions} compactions" if entry.compactions else ""
+    return f"{entry.context_peak_tokens:,}/{window:,}{share}{compacted}"
+
+
 def _publish_progress(files: SessionFiles, state: SessionState) -> None:
     rows = [
         {
@@ -77,6 +87,7 @@ def _publish_progress(files: SessionFiles, state: SessionState) -> None:
             "duration s": entry.duration_seconds,
             "cost usd": entry.usage.cost_usd,
             "tokens in/out": f"{entry.usage.input_tokens}/{entry.usage.output_tokens}",
+            "context peak": _context(entry),
             "note": (entry.reason or entry.summary or "")[:200],
         }
         for entry in state.entries

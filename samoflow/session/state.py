@@ -136,6 +136,9 @@ class SessionReport(BaseModel):
     reason: str | None
     summary: str | None
     usage: Usage
+    # Context watch (Claude): the fullest the context got, and compactions, over the session.
+    context_peak_tokens: int | None = None
+    compactions: int = 0
 
 
 def _system_last(state: SessionState) -> bool:
@@ -156,4 +159,7 @@ def report_of(files: SessionFiles) -> SessionReport:
         else None,
         summary=summaries[-1] if summaries else None,
         usage=state.usage,
+        context_peak_tokens=max((e.context_peak_tokens or 0 for e in state.entries), default=0)
+        or None,
+        compactions=sum(e.compactions for e in state.entries),
     )

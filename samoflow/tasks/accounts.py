@@ -45,6 +45,7 @@ from samoflow.tasks.notify import deliver
 
 ACCOUNT_NEEDS = "account"
 _ACCOUNTS: dict[str, str] = {}  # session folder -> account, resolved once per process
+_SEEN: dict[str, AccountStatus] = {}  # account -> its status at this process's last gate
 
 
 def session_account(files: SessionFiles) -> str:
@@ -72,7 +73,8 @@ def _tell(files: SessionFiles, key: str, payload: SlackPayload) -> None:
 def account_gate(files: SessionFiles) -> Go:
     """GO at once while the account is active (the per-attempt cost); else wait for it."""
     account = session_account(files)
-    if read_status(account).state is AccountState.ACTIVE:
+    status = _SEEN[account] = read_status(account)
+    if status.state is AccountState.ACTIVE:
         return Go.GO
     return wait_for_account(files, account)
 
@@ -170,8 +172,9 @@ def account_used(files: SessionFiles, go: Go, usage: Usage) -> None:
         )
         if before.state is AccountState.PROBING and after.state is AccountState.ACTIVE:
             _tell(files, resumed_key(before), resumed_payload(before, f"the probe of {files.name}"))
-    if caps(read_status(account), settings) == (None, None):
-        return  # no daily budget: no write per iteration
+    seen = _SEEN.get(account) or AccountStatus(account=account)
+    if caps(seen, settings) == (None, None):
+        return  # no daily budget (as of the gate's read): no read or write per iteration
     before, after = update_status(account, lambda s: add_spend(s, usage, utcnow(), settings))
     if after.pause_id != before.pause_id:
         _tell(files, paused_key(after), paused_payload(after, _waiting_sessions(files, account)))

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from samoflow.convoy.record import MemberState
-from samoflow.flows.convoy import convoy_flow
 from samoflow.notices.outbox import NoticeOutbox
 from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
@@ -25,6 +24,7 @@ from samoflow.session.history import EntryKind, HistoryEntry, iterations, read_h
 from samoflow.settings import get_settings
 from tests.e2e.test_claude_session import _prompt_fact, model_turn
 from tests.support.claude_cli import claude_env, find_claude_binary
+from tests.support.convoys import run_plan
 from tests.support.fake_anthropic import Exchange, FakeAnthropic, Reply, usage_limit_reply
 
 CLAUDE = find_claude_binary()
@@ -115,7 +115,7 @@ def test_a_usage_limit_pauses_the_account_and_one_probe_resumes_it(
     window = LimitWindow(CALLS_BEFORE_LIMIT, WINDOW_SECONDS)
     with FakeAnthropic(window) as api:
         _subscription_env(api.base_url, tmp_path / "claude-home", monkeypatch)
-        record = convoy_flow(str(_plan(tmp_path, account)), str(repo))
+        record = run_plan(_plan(tmp_path, account), repo)
         exchanges = [e for e in api.exchanges if e.role == "main"]
         assert not api.script_errors
     assert [m.state for m in record.members] == [MemberState.DONE] * 3

@@ -72,6 +72,7 @@ def test_samoflow_hands_off_itself_when_the_context_passes_the_fraction(
         report = session_flow(str(files.root))
         assert not api.script_errors
     assert report.lifecycle is Lifecycle.DONE, report.reason
+    assert report.context_peak_tokens == 151_100  # `samoflow status` shows it
     done = iterations(read_history(files.history))
     (handoff,) = [e for e in done if e.outcome is Outcome.HANDOFF]
     assert handoff.phase == "implementation" and handoff.attempts == 1
