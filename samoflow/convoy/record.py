@@ -58,6 +58,8 @@ class PlannedSession(BaseModel):
     scenario: str | None = None  # scripted agent: a file (relative to the plan) or built-in
     auto_approve: bool = False
     timeout_seconds: float | None = None
+    checks: tuple[str, ...] | None = None  # overrides the project's `[checks]` commands
+    changes_nothing: bool = False  # done needs no commit of its own (DESIGN §9)
 
     _check_name = field_validator("name")(_slug)
 
