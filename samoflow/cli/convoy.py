@@ -231,7 +231,7 @@ def demo_convoy(
     """A convoy of three scripted sessions on a throwaway repository, merged and announced."""
     from samoflow.cli.demo import make_demo_project
 
-    project = make_demo_project(where.resolve())
+    project = make_demo_project(where.resolve(), checks=True)
     sessions = "".join(DEMO_SESSION.format(name=n, task=t) for n, t in DEMO_TASKS.items())
     plan = project.parent / "demo-plan.toml"
     plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")

@@ -267,11 +267,11 @@ def demo(
     """Run one scripted session through every phase on a throwaway repository."""
     from samoflow.cli.demo import make_demo_project
 
-    project = make_demo_project(where.resolve())
+    project = make_demo_project(where.resolve(), checks=True)
     config = load_config(project)
     files = create_session(
         config,
-        name="demo-greeting",
+        name="greeting",
         task="Add a greeting function with a test",
         dive="the src package",
         agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),

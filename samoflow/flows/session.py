@@ -27,6 +27,7 @@ from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
+from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
@@ -122,7 +123,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState) -> HistoryEntry 
             failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
-    return conclude_iteration(files, state, plan, settings, failure=failure)
+    gate = lambda done_state: run_session_checks(files, done_state)  # noqa: E731
+    return conclude_iteration(files, state, plan, settings, failure=failure, gate=gate)
 
 
 @task(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_append_line
 from samoflow.clock import utcnow
+from samoflow.session.verification import ChecksRecord, DeliveryRecord
 
 
 class EntryKind(StrEnum):
@@ -70,6 +71,8 @@ class HistoryEntry(BaseModel):
     empty_signal: bool = False
     # Read from a row samocode wrote (no `outcome`); never written back.
     from_samocode: bool = Field(default=False, exclude=True)
+    checks: ChecksRecord | None = None  # the gate ran before this outcome was decided
+    delivery: DeliveryRecord | None = None  # push and pull request after a green done
 
 
 def system_entry(
