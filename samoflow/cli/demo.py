@@ -13,7 +13,7 @@ import git
 DEMO_README = "# demo project\n\nA throwaway repository that samoflow's scripted agent works on.\n"
 # The project's own test: the scripted agent's first greeting breaks it, the check says so,
 # and the agent fixes it from the `check_failure` inbox message (README: verified delivery).
-HOUSE_STYLE_TEST = '''"""The demo project's house style: every greeting ends with an exclamation mark."""
+HOUSE_STYLE_TEST = '''"""The demo project's house style: greetings end with an exclamation mark."""
 
 import importlib.util
 from pathlib import Path

@@ -29,6 +29,7 @@ from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
+from samoflow.tasks.delivery import deliver_if_due
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
@@ -73,6 +74,7 @@ def session_flow(session_dir: str) -> SessionReport:
             entry = run_one_iteration(files, state)
             if entry is None:
                 continue  # rate limited: waited for the reset, the same iteration runs again
+            entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
             publish_session_artifacts(files)
@@ -199,6 +201,9 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
 
 
 def finish(files: SessionFiles) -> SessionReport:
+    delivered = deliver_if_due(files)  # a restart between `done` and its delivery
+    if delivered is not None:
+        tell_humans_about(files, delivered)
     report = report_of(files)
     publish_session_artifacts(files)
     return report

@@ -60,8 +60,17 @@ def publish_checks(files: SessionFiles, record: ChecksRecord) -> None:
         for run in record.runs
     ]
     if record.problem is not None:
-        rows.append({"round": record.round, "command": "(ground truth)", "result": "red",
-                     "exit code": "", "duration s": 0.0, "log": "", "last lines": record.problem})
+        rows.append(
+            {
+                "round": record.round,
+                "command": "(ground truth)",
+                "result": "red",
+                "exit code": "",
+                "duration s": 0.0,
+                "log": "",
+                "last lines": record.problem,
+            }
+        )
     create_table_artifact(
         key=checks_key(files.name), table=rows, description=f"{files.name}: {record.headline()}"
     )

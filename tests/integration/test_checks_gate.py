@@ -53,3 +53,55 @@ def test_a_red_done_goes_back_to_testing_and_the_fix_ends_green(repo: Path) -> N
     assert "hello {name}!" in (worktree / "src/greeting_s1.py").read_text()
     assert git(worktree, "status", "--porcelain") == ""
     assert list(files.logs.glob("*-checks-round1-1-*.log"))
+
+
+def _never_fixing_scenario() -> str:
+    """The built-in steps up to testing, then `done` again and again, fixing nothing."""
+    full = (Path(__file__).parents[2] / "samoflow/agents/scenarios/full.toml").read_text()
+    steps = full.split("[[steps]]")[1:6]
+    claim = (
+        'summary = "Claimed done"\noverview = "update"\n'
+        'signal = { status = "continue", phase = "done", summary = "all tests pass" }\n'
+    )
+    return 'name = "stubborn"\nrepeat_last = true\n' + "".join(
+        f"[[steps]]{step}" for step in [*steps, "\n" + claim]
+    )
+
+
+def test_a_check_that_stays_red_blocks_after_max_rounds_naming_it(repo: Path) -> None:
+    add_checks(repo, max_rounds=2)
+    files = new_session(repo, _never_fixing_scenario())
+    report = session_flow(str(files.root))
+
+    assert report.lifecycle is Lifecycle.BLOCKED
+    assert report.reason is not None and "pytest" in report.reason
+    assert "still red after 2 rounds" in report.reason and "wanted a final '!'" in report.reason
+    records = [e.checks for e in read_history(files.history) if e.checks is not None]
+    assert [(r.round, r.passed) for r in records] == [(1, False), (2, False)]
+    assert read_history(files.history)[-1].needs == "checks"
+
+
+def test_a_hanging_check_is_killed_at_its_timeout_and_counts_red(repo: Path) -> None:
+    add_checks(repo, ["echo waiting for nothing; sleep 600"], max_rounds=1, timeout=2)
+    files = new_session(repo, _never_fixing_scenario())
+    report = session_flow(str(files.root))
+
+    assert report.lifecycle is Lifecycle.BLOCKED
+    assert report.reason is not None and "timed out" in report.reason
+    record = next(e.checks for e in read_history(files.history) if e.checks is not None)
+    assert record.failed is not None and record.failed.timed_out
+    assert "waiting for nothing" in record.failed.output_tail
+
+
+def test_uncommitted_work_is_a_red_round_commit_your_work(repo: Path) -> None:
+    add_checks(repo, ["true"], max_rounds=1)
+    scenario = _never_fixing_scenario().replace(
+        'summary = "Claimed done"',
+        'summary = "Claimed done"\nwrite = { "left-over.txt" = "not committed" }',
+    )
+    files = new_session(repo, scenario)
+    report = session_flow(str(files.root))
+
+    assert report.lifecycle is Lifecycle.BLOCKED
+    assert report.reason is not None and "commit your work" in report.reason
+    assert "left-over.txt" in report.reason
