@@ -22,6 +22,7 @@ from samoflow.cli.common import (
     start_deployment_run,
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
+from samoflow.delivery.status import verification_of
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.session.files import SessionFiles, is_session_dir
@@ -190,15 +191,20 @@ def status(
     repo: RepoOption = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every session: state, phase, iterations, cost, last note."""
+    """Every session: state, phase, iterations, cost, verification, pull request, last note."""
     config = project_config(repo)
-    reports = [report_of(SessionFiles(config.sessions / n)) for n in list_sessions(config.sessions)]
+    folders = [SessionFiles(config.sessions / n) for n in list_sessions(config.sessions)]
+    rows = [(report_of(files), verification_of(files)) for files in folders]
     if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+        data = [{**r.model_dump(mode="json"), **v.model_dump(mode="json")} for r, v in rows]
+        typer.echo(json.dumps(data, indent=2))
         return
-    table = Table("session", "state", "phase", "iterations", "cost $", "tokens in/out", "note")
+    table = Table(
+        "session", "state", "phase", "iterations", "cost $", "tokens in/out", "verified",
+        "pull request", "note",
+    )
     # The note is what a human should know first: a block's reason, a rate-limit wait.
-    for r in reports:
+    for r, v in rows:
         table.add_row(
             r.session,
             r.lifecycle,
@@ -206,6 +212,8 @@ def status(
             str(r.iterations),
             f"{r.usage.cost_usd:.4f}",
             f"{r.usage.input_tokens}/{r.usage.output_tokens}",
+            v.verified,
+            v.pull_request_url or "-",
             (r.reason or r.summary or "")[:60],
         )
     console.print(table)
@@ -285,6 +293,7 @@ def demo(
         f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
         f"{report.iterations} iterations ({report.summary})"
     )
+    console.print(f"verified:        {verification_of(files).verified} (the project's checks)")
     console.print(f"commits on samoflow/{files.name}:\n{commits}")
     console.print(f"session folder:  {files.root}")
     console.print(f"worktree:        {config.worktrees / files.name}")

@@ -36,7 +36,14 @@ def checks_records(entries: Iterable[HistoryEntry]) -> list[ChecksRecord]:
 
 
 def red_rounds(entries: Iterable[HistoryEntry]) -> int:
-    return sum(1 for record in checks_records(entries) if not record.passed)
+    """Red rounds since the session last blocked: a human who resumes it gives fresh rounds."""
+    count = 0
+    for entry in entries:
+        if entry.checks is not None and not entry.checks.passed:
+            count += 1
+        if entry.outcome is Outcome.BLOCKED:
+            count = 0
+    return count
 
 
 def green_at(entries: Iterable[HistoryEntry], head: str | None) -> ChecksRecord | None:

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
 
+from samoflow.delivery.status import verification_of
 from samoflow.flows.session import session_flow
 from samoflow.inbox.messages import Message, MessageKind
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import Outcome, read_history
 from samoflow.session.state import Lifecycle
+from samoflow.tasks.checks import checks_key
 from tests.support.checks import add_checks, git
 from tests.support.sessions import new_session
 
@@ -30,10 +33,16 @@ def _seen(files: SessionFiles) -> list[dict[str, object]]:
 
 def test_a_red_done_goes_back_to_testing_and_the_fix_ends_green(repo: Path) -> None:
     add_checks(repo)
-    files = new_session(repo)
+    files = new_session(repo, name="fixer")
     report = session_flow(str(files.root))
 
     assert report.lifecycle is Lifecycle.DONE, report.reason
+    assert verification_of(files).verified == "green"
+    with get_client(sync_client=True) as client:
+        by_key = {a.key: a for a in client.read_latest_artifacts()}
+    table = by_key[checks_key("fixer")].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert [r["result"] for r in rows] == ["green"]
     records = [e.checks for e in read_history(files.history) if e.checks is not None]
     assert [r.passed for r in records] == [False, True, True]
     red = records[0]
@@ -49,8 +58,8 @@ def test_a_red_done_goes_back_to_testing_and_the_fix_ends_green(repo: Path) -> N
     seen = _seen(files)
     fix = next(s for s in seen if s["inbox"])
     assert fix["phase"] == "testing" and "checks red" in str(fix["hook"]["checks_red"])  # type: ignore[index]
-    worktree = repo / ".samoflow/worktrees/s1"
-    assert "hello {name}!" in (worktree / "src/greeting_s1.py").read_text()
+    worktree = repo / ".samoflow/worktrees/fixer"
+    assert "hello {name}!" in (worktree / "src/greeting_fixer.py").read_text()
     assert git(worktree, "status", "--porcelain") == ""
     assert list(files.logs.glob("*-checks-round1-1-*.log"))
 
