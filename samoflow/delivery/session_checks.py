@@ -9,8 +9,9 @@ from typing import Any
 from samoflow.delivery.checks import ChecksConfig, ChecksReport, resolve_checks, run_checks
 from samoflow.delivery.gate import GateDecision, decide, green_at, red_rounds, says_changes_nothing
 from samoflow.delivery.ground_truth import verify_ground_truth
-from samoflow.project import load_config
+from samoflow.project import ProjectError, load_config
 from samoflow.session.files import SessionFiles
+from samoflow.session.history import Outcome
 from samoflow.session.spec import SessionSpec, read_spec
 from samoflow.session.state import load_state
 from samoflow.session.verification import ChecksRecord
@@ -31,10 +32,19 @@ def head_of(worktree: Path) -> str | None:
 def verify_session(files: SessionFiles, done_state: Any = None) -> GateDecision | None:
     """Run the gate now (None when the session has no checks): ground truth, then the checks."""
     spec = read_spec(files.spec)
-    checks = session_checks(spec)
+    state = load_state(files)
+    try:
+        checks = session_checks(spec)
+    except ProjectError as error:  # recorded as a block, not a crashed flow run
+        record = ChecksRecord(round=1, passed=False, max_rounds=1, problem=str(error))
+        return GateDecision(
+            record=record,
+            outcome=Outcome.BLOCKED,
+            next_phase=state.phase,
+            reason=f"checks: {error}",
+        )
     if checks is None:
         return None
-    state = load_state(files)
     worktree = Path(spec.working_dir)
     truth = verify_ground_truth(
         worktree,

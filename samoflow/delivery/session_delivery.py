@@ -17,7 +17,7 @@ from samoflow.delivery.push import (
     remote_url,
     render,
 )
-from samoflow.project import DeliveryConfig, load_config
+from samoflow.project import DeliveryConfig, ProjectError, load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry, system_entry
 from samoflow.session.spec import SessionSpec, read_spec
@@ -34,7 +34,10 @@ def delivery_due(files: SessionFiles) -> bool:
     state = load_state(files)
     if state.lifecycle is not Lifecycle.DONE or state.entries[-1].delivery is not None:
         return False
-    return delivery_config(files).push is not None
+    try:
+        return delivery_config(files).push is not None
+    except ProjectError:
+        return True  # delivery records the error as a block
 
 
 def pull_request_body(spec: SessionSpec, state: SessionState) -> str:
@@ -96,7 +99,10 @@ def deliver_session(files: SessionFiles) -> HistoryEntry:
     spec = read_spec(files.spec)
     state = load_state(files)
     last = state.entries[-1]
-    record = _deliver(files, spec, delivery_config(files))
+    try:
+        record = _deliver(files, spec, delivery_config(files))
+    except ProjectError as error:
+        record = DeliveryRecord(branch=spec.branch, error=str(error))
     if record.error is not None:
         entry = system_entry(
             last.iteration,

@@ -16,7 +16,8 @@ UNVERIFIED = "not configured (unverified)"
 class Verification(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    verified: str  # "green", "red round N of M", "not checked yet", or UNVERIFIED
+    # "green", "green after N red round(s)", "red round N of M", "not checked yet", UNVERIFIED
+    verified: str
     pull_request_url: str | None = None
     pushed_to: str | None = None
 
@@ -29,7 +30,11 @@ def verification_of(files: SessionFiles) -> Verification:
     delivery = deliveries[-1] if deliveries else None
     if records:
         last = records[-1]
-        verified = "green" if last.passed else f"red round {last.round} of {last.max_rounds}"
+        reds = sum(1 for record in records if not record.passed)
+        if not last.passed:
+            verified = f"red round {last.round} of {last.max_rounds}"
+        else:
+            verified = f"green after {reds} red round(s)" if reds else "green"
     elif session_checks(read_spec(files.spec)) is not None:
         verified = "not checked yet"
     else:

@@ -13,6 +13,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from samoflow.convoy.setup import requested_workers
+from samoflow.delivery.status import verification_of
 from samoflow.economy.breakers import check_budget, plan_rate_limit_wait
 from samoflow.health.lease import hold_lease
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
@@ -141,11 +142,14 @@ def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
     kinds = {Outcome.BLOCKED: NoticeKind.BLOCKED, Outcome.DONE: NoticeKind.DONE}
     if entry.outcome not in kinds:
         return
+    text = entry.reason or entry.summary or ""
+    if entry.outcome is Outcome.DONE:
+        text += f"\nverified: {verification_of(files).verified}"
     notify_humans(
         session_notice(
             files,
             kinds[entry.outcome],
-            entry.reason or entry.summary or "",
+            text,
             phase=entry.phase,
             iteration=entry.iteration,
             next_step=(

@@ -23,7 +23,7 @@ from samoflow.session.hook import Hook, write_hook
 from samoflow.session.journal import IterationJournal, process_alive, read_journal, write_journal
 from samoflow.session.overview import update_overview
 from samoflow.session.phases import Phase
-from samoflow.session.signals import SignalReading, read_signal
+from samoflow.session.signals import Signal, SignalReading, read_signal
 from samoflow.session.spec import SessionSpec
 from samoflow.session.state import SessionState, load_state
 from samoflow.settings import Settings
@@ -198,6 +198,24 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def _settle_handoff(
+    files: SessionFiles, plan: IterationPlan, outcome: Outcome, signal: Signal | None
+) -> None:
+    """A handoff saves its state for the next agent; any other outcome consumes a pending one."""
+    if outcome is Outcome.HANDOFF and signal is not None:
+        save_handoff(
+            files.handoff,
+            HandoffRecord(
+                from_iteration=plan.iteration,
+                phase=plan.phase.value,
+                summary=signal.summary,
+                state=signal.state,
+            ),
+        )
+    elif pending_handoff(files.handoff) is not None:
+        mark_consumed(files.handoff, plan.iteration)
+
+
 def conclude_iteration(
     files: SessionFiles,
     state: SessionState,
@@ -220,18 +238,7 @@ def conclude_iteration(
         gate,
         signal.state if signal else None,
     )
-    if verdict.outcome is Outcome.HANDOFF and signal is not None:
-        save_handoff(
-            files.handoff,
-            HandoffRecord(
-                from_iteration=plan.iteration,
-                phase=plan.phase.value,
-                summary=signal.summary,
-                state=signal.state,
-            ),
-        )
-    elif pending_handoff(files.handoff) is not None:
-        mark_consumed(files.handoff, plan.iteration)
+    _settle_handoff(files, plan, verdict.outcome, signal)
     entry = HistoryEntry(
         iteration=plan.iteration,
         phase=plan.phase.value,

@@ -7,6 +7,7 @@ from pathlib import Path
 from samoflow.delivery.checks import CheckResult, ChecksConfig, ChecksReport
 from samoflow.delivery.gate import decide, green_at, red_rounds, says_changes_nothing
 from samoflow.delivery.push import GH_TEMPLATE, pull_request_template, render
+from samoflow.delivery.session_checks import verify_session
 from samoflow.delivery.status import UNVERIFIED, verification_of
 from samoflow.loop.judge import Verdict
 from samoflow.loop.verification import gated, reaches_done
@@ -116,3 +117,25 @@ def test_status_says_unverified_without_checks(tmp_path: Path) -> None:
     checked = make_repo(tmp_path / "checked")
     add_checks(checked)
     assert verification_of(new_session(checked)).verified == "not checked yet"
+
+
+def test_a_broken_config_at_the_gate_is_a_recorded_block_not_a_crash(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    add_checks(repo)
+    files = new_session(repo)
+    (repo / ".samoflow.toml").write_text("[checks]\nmax_rounds = 'many'\n")
+    decision = verify_session(files)
+    assert decision is not None and decision.outcome is Outcome.BLOCKED
+    assert decision.reason is not None and "not a valid samoflow config" in decision.reason
+
+
+def test_the_gate_sends_uncommitted_work_back_before_running_anything(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    add_checks(repo, ["touch ran-anyway"])
+    files = new_session(repo)
+    worktree = repo / ".samoflow/worktrees/s1"
+    (worktree / "draft.txt").write_text("x")
+    decision = verify_session(files)
+    assert decision is not None and decision.sends_back
+    assert decision.record.problem is not None and "commit your work" in decision.record.problem
+    assert not (worktree / "ran-anyway").exists()
