@@ -110,3 +110,24 @@ def test_a_session_or_member_override_replaces_the_project_commands() -> None:
     assert resolve_checks(None, ("true",)) == ChecksConfig(commands=("true",))
     assert resolve_checks(None, None) is None
     assert resolve_checks(project, ()) is None  # `checks = []`: this one opts out
+
+
+def test_a_convoy_member_s_checks_override_reaches_its_spec(tmp_path: Path) -> None:
+    from samoflow.convoy.record import load_plan
+    from samoflow.convoy.setup import open_plan_convoy
+    from samoflow.delivery.session_checks import session_checks
+    from samoflow.session.spec import read_spec
+
+    repo = make_repo(tmp_path / "r")
+    (repo / ".samoflow.toml").write_text(BASE + '[checks]\ncommands = ["make test"]\n')
+    (tmp_path / "plan.toml").write_text(
+        'name = "duo"\n[[sessions]]\nname = "own"\ntask = "t"\nchecks = ["true"]\n'
+        "changes_nothing = true\n[[sessions]]\nname = \"plain\"\ntask = \"t\"\n"
+    )
+    config = load_config(repo)
+    open_plan_convoy(load_plan(tmp_path / "plan.toml"), config, 2)
+    own = read_spec(config.sessions / "own" / "_session.json")
+    plain = read_spec(config.sessions / "plain" / "_session.json")
+    assert own.changes_nothing and not plain.changes_nothing
+    assert session_checks(own) == ChecksConfig(commands=("true",))
+    assert session_checks(plain) == ChecksConfig(commands=("make test",))
