@@ -175,6 +175,12 @@ def _report_run(files: SessionFiles) -> None:
     )
     if report.reason:
         console.print(f"reason: {report.reason}", highlight=False, soft_wrap=True)
+    verification = verification_of(files)
+    console.print(f"verified: {verification.verified}", highlight=False)
+    if verification.pull_request_url:
+        console.print(
+            f"pull request: {verification.pull_request_url}", highlight=False, soft_wrap=True
+        )
     if report.lifecycle is Lifecycle.BLOCKED:
         console.print(
             f"next: fix the cause, then `samoflow run --session {report.session}`; the agent's "

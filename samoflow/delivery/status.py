@@ -16,7 +16,7 @@ UNVERIFIED = "not configured (unverified)"
 class Verification(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    # "green", "green after N red round(s)", "red round N of M", "not checked yet", UNVERIFIED
+    # "green", "green after N red", "red round N of M", "not checked yet", UNVERIFIED
     verified: str
     pull_request_url: str | None = None
     pushed_to: str | None = None
@@ -34,7 +34,7 @@ def verification_of(files: SessionFiles) -> Verification:
         if not last.passed:
             verified = f"red round {last.round} of {last.max_rounds}"
         else:
-            verified = f"green after {reds} red round(s)" if reds else "green"
+            verified = f"green after {reds} red" if reds else "green"
     elif session_checks(read_spec(files.spec)) is not None:
         verified = "not checked yet"
     else:

@@ -37,7 +37,7 @@ def test_a_red_done_goes_back_to_testing_and_the_fix_ends_green(repo: Path) -> N
     report = session_flow(str(files.root))
 
     assert report.lifecycle is Lifecycle.DONE, report.reason
-    assert verification_of(files).verified == "green after 1 red round(s)"
+    assert verification_of(files).verified == "green after 1 red"
     with get_client(sync_client=True) as client:
         by_key = {a.key: a for a in client.read_latest_artifacts()}
     table = by_key[checks_key("fixer")].data
