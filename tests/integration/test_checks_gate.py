@@ -16,7 +16,9 @@ from samoflow.session.history import Outcome, read_history
 from samoflow.session.state import Lifecycle
 from samoflow.tasks.checks import checks_key
 from tests.support.checks import add_checks, git
+from tests.support.convoys import use_slack
 from tests.support.sessions import new_session
+from tests.support.slack_capture import slack_capture
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 
@@ -77,10 +79,16 @@ def _never_fixing_scenario() -> str:
     )
 
 
-def test_a_check_that_stays_red_blocks_after_max_rounds_naming_it(repo: Path) -> None:
+def test_a_check_that_stays_red_blocks_after_max_rounds_naming_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_checks(repo, max_rounds=2)
     files = new_session(repo, _never_fixing_scenario())
-    report = session_flow(str(files.root))
+    with slack_capture() as slack:
+        use_slack(slack.url, monkeypatch)
+        report = session_flow(str(files.root))
+    blocked = [text for text in slack.texts() if "blocked" in text]
+    assert len(blocked) == 1 and "still red after 2 rounds" in blocked[0]
 
     assert report.lifecycle is Lifecycle.BLOCKED
     assert report.reason is not None and "pytest" in report.reason
