@@ -6,7 +6,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_write_text
 
@@ -28,6 +28,31 @@ class PromptConfig(BaseModel):
     samocode_agents: str | None = None  # taken-over sessions: samocode's <phase>-agent.md
 
 
+class ChecksConfig(BaseModel):
+    """`[checks]`: the project's own commands that gate `done` (DESIGN §9)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    commands: tuple[str, ...] = ()  # each run with the shell, in the session's worktree
+    timeout_seconds: float = Field(default=1800.0, gt=0)  # per command
+    max_rounds: int = Field(default=3, ge=1)  # red rounds before the session blocks
+
+    def with_commands(self, commands: tuple[str, ...] | list[str] | None) -> ChecksConfig:
+        """A session's or convoy member's own `checks = [...]`, overriding the project's."""
+        return self if commands is None else self.model_copy(update={"commands": tuple(commands)})
+
+
+class DeliveryConfig(BaseModel):
+    """`[delivery]`: where green work goes (a remote to push to, a pull-request command)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    push: str | None = None  # a remote name, e.g. "origin"; None: nothing leaves the machine
+    # A command template ({base} {branch} {title} {body_file}); None: `gh pr create ...` when
+    # the remote is GitHub and gh is on PATH, else no pull request.
+    pull_request: str | None = None
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +61,8 @@ class ProjectConfig(BaseModel):
     sessions: Path
     base_branch: str | None = None  # None: the branch checked out in main_repo
     prompts: PromptConfig = PromptConfig()
+    checks: ChecksConfig | None = None  # None: no `[checks]`, work is unverified
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
 
 def default_config(repo: Path) -> ProjectConfig:
@@ -62,7 +89,13 @@ def write_config(repo: Path) -> Path:
         'main_repo = "."\n'
         f'worktrees = "{LOCAL_DIR}/worktrees"\n'
         f'sessions = "{LOCAL_DIR}/sessions"\n'
-        '# base_branch = "main"   # default: the branch checked out in main_repo\n',
+        '# base_branch = "main"   # default: the branch checked out in main_repo\n'
+        "\n# [checks]   # the project's checks gate `done` (README: verified delivery)\n"
+        '# commands = ["make test"]\n'
+        "# timeout_seconds = 1800\n"
+        "# max_rounds = 3\n"
+        "\n# [delivery]\n"
+        '# push = "origin"\n',
     )
     _exclude_local_dir(repo)
     return path
@@ -109,4 +142,6 @@ def _load_file_config(repo: Path) -> ProjectConfig:
         sessions=(path.parent / raw.sessions).resolve(),
         base_branch=raw.base_branch,
         prompts=raw.prompts,
+        checks=raw.checks,
+        delivery=raw.delivery,
     )

@@ -44,6 +44,9 @@ class Scenario(BaseModel):
     name: str = "scenario"
     repeat_last: bool = False
     steps: list[Step]
+    # Run instead of the next step while a `check_failure` message is unread; the steps
+    # after it keep their order (each handled failure shifts them by one iteration).
+    on_check_failure: Step | None = None
 
     def step_for(self, iteration: int) -> Step | None:
         if 1 <= iteration <= len(self.steps):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from samoflow.agents.scenario import Step, load_scenario
+from samoflow.agents.scenario import Scenario, Step, load_scenario
 from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_text
 from samoflow.economy.usage_report import USAGE_PREFIX
 from samoflow.session import files
@@ -82,6 +82,28 @@ def _unread_inbox(session: Path) -> list[dict[str, Any]]:
     for path in sorted(inbox.glob("msg-*.json")) if inbox.is_dir() else []:
         messages.append(json.loads(path.read_text(encoding="utf-8")))
     return messages
+
+
+CHECK_FAILURE = "check_failure"
+
+
+def _check_failures(session: Path) -> tuple[int, int]:
+    """(unread, handled) `check_failure` messages: the agent's memory of red checks."""
+    counts = []
+    for folder in (session / files.INBOX, session / files.INBOX / "read"):
+        paths = sorted(folder.glob("msg-*.json")) if folder.is_dir() else []
+        kinds = [json.loads(path.read_text(encoding="utf-8")).get("kind") for path in paths]
+        counts.append(kinds.count(CHECK_FAILURE))
+    return counts[0], counts[1]
+
+
+def _choose_step(scenario: Scenario, session: Path, iteration: int) -> Step | None:
+    if scenario.on_check_failure is None:
+        return scenario.step_for(iteration)
+    unread, handled = _check_failures(session)
+    if unread:
+        return scenario.on_check_failure
+    return scenario.step_for(iteration - handled)
 
 
 def _handoff_state(session: Path) -> Any:
@@ -152,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "inbox": [m.get("id") for m in _unread_inbox(session)],
     }
     atomic_append_line(session / files.LOGS / "scripted-seen.jsonl", json.dumps(seen))
-    step = load_scenario(args.scenario).step_for(int(hook["iteration"]))
+    step = _choose_step(load_scenario(args.scenario), session, int(hook["iteration"]))
     if step is None:
         atomic_write_json(
             session / files.SIGNAL,

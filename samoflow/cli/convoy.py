@@ -32,6 +32,7 @@ from samoflow.convoy.record import (
     read_convoy,
 )
 from samoflow.convoy.setup import prepare_plan
+from samoflow.delivery.status import verification_of
 from samoflow.project import ProjectConfig
 from samoflow.session.cleanup import (
     CleanupCheck,
@@ -48,7 +49,7 @@ USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
 
 
 def _summary(record: ConvoyRecord) -> Table:
-    table = Table("member", "state", "phase", "iterations", "cost $", "merge", "note")
+    table = Table("member", "state", "phase", "iterations", "cost $", "verified", "merge", "note")
     for m in record.members:
         table.add_row(
             m.name,
@@ -56,6 +57,7 @@ def _summary(record: ConvoyRecord) -> Table:
             m.phase,
             str(m.iterations),
             f"{m.cost_usd:.4f}",
+            verification_of(SessionFiles(Path(m.session_dir))).verified,
             m.merge.describe() if m.merge else "-",
             (m.note or "")[:50],
         )
@@ -231,7 +233,7 @@ def demo_convoy(
     """A convoy of three scripted sessions on a throwaway repository, merged and announced."""
     from samoflow.cli.demo import make_demo_project
 
-    project = make_demo_project(where.resolve())
+    project = make_demo_project(where.resolve(), checks=True)
     sessions = "".join(DEMO_SESSION.format(name=n, task=t) for n, t in DEMO_TASKS.items())
     plan = project.parent / "demo-plan.toml"
     plan.write_text(DEMO_PLAN.format(sessions=sessions), encoding="utf-8")

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from samoflow.cli.common import console
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord, read_convoy
+from samoflow.delivery.status import verification_of
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, HistoryError, read_history
 
@@ -100,10 +101,17 @@ def _print_new_entries(files: SessionFiles, shown: int) -> int:
 
 
 def member_table(record: ConvoyRecord) -> Table:
-    table = Table("member", "state", "phase", "iteration", "cost $", "merge", "note")
+    table = Table("member", "state", "phase", "iteration", "cost $", "merge", "verified", "note")
     for member in record.members:
         table.add_row(*_member_cells(member))
     return table
+
+
+def _verified(member: ConvoyMember) -> str:
+    try:
+        return verification_of(SessionFiles(Path(member.session_dir))).verified
+    except (HistoryError, OSError, ValueError):
+        return "?"  # mid-write or broken: the session's own report says why
 
 
 def _member_cells(member: ConvoyMember) -> tuple[str, ...]:
@@ -115,6 +123,7 @@ def _member_cells(member: ConvoyMember) -> tuple[str, ...]:
         str(member.iterations),
         f"{member.cost_usd:.4f}",
         merge,
+        _verified(member),
         shorten(member.note or "", 40),
     )
 
@@ -150,9 +159,10 @@ def _plain_convoy(path: Path, stop: threading.Event) -> None:
         record = _read(path)
         for member in record.members if record else ():
             cells = _member_cells(member)
-            if seen.get(member.name) != cells[1:3] + cells[5:6]:
-                seen[member.name] = cells[1:3] + cells[5:6]
-                console.print(f"  {member.name:<24} {' · '.join(cells[1:3] + cells[5:6])}")
+            shown = cells[1:3] + cells[5:7]  # state, phase, merge, verified
+            if seen.get(member.name) != shown:
+                seen[member.name] = shown
+                console.print(f"  {member.name:<24} {' · '.join(shown)}")
 
     while not stop.wait(POLL_SECONDS):
         show()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from samoflow.cli.common import USER_ERRORS, RepoOption, fail, project_config
+from samoflow.delivery.gate import pending_red
 from samoflow.inbox.files import unread_messages
 from samoflow.loop.instructions import PromptError, instructions_for, sources_for
 from samoflow.loop.iteration import IterationPlan, next_hook
@@ -27,7 +28,8 @@ def next_agent_text(session_dir: Path) -> tuple[str, str]:
     plan = IterationPlan(iteration=state.next_iteration, phase=state.phase)
     hook = next_hook(files, spec, state, plan, 1, unread_messages(files))
     instructions = instructions_for(state.phase, spec.role.value, sources_for(spec))
-    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff))
+    red = pending_red(state.entries)
+    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff), red)
     return instructions, prompt
 
 

@@ -22,6 +22,7 @@ from samoflow.cli.common import (
     start_deployment_run,
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
+from samoflow.delivery.status import verification_of
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.session.files import SessionFiles, is_session_dir
@@ -174,6 +175,12 @@ def _report_run(files: SessionFiles) -> None:
     )
     if report.reason:
         console.print(f"reason: {report.reason}", highlight=False, soft_wrap=True)
+    verification = verification_of(files)
+    console.print(f"verified: {verification.verified}", highlight=False)
+    if verification.pull_request_url:
+        console.print(
+            f"pull request: {verification.pull_request_url}", highlight=False, soft_wrap=True
+        )
     if report.lifecycle is Lifecycle.BLOCKED:
         console.print(
             f"next: fix the cause, then `samoflow run --session {report.session}`; the agent's "
@@ -190,17 +197,20 @@ def status(
     repo: RepoOption = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every session: state, phase, iterations, cost, last note."""
+    """Every session: state, phase, iterations, cost, verification, pull request, last note."""
     config = project_config(repo)
-    reports = [report_of(SessionFiles(config.sessions / n)) for n in list_sessions(config.sessions)]
+    folders = [SessionFiles(config.sessions / n) for n in list_sessions(config.sessions)]
+    rows = [(report_of(files), verification_of(files)) for files in folders]
     if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+        data = [{**r.model_dump(mode="json"), **v.model_dump(mode="json")} for r, v in rows]
+        typer.echo(json.dumps(data, indent=2))
         return
     table = Table(
-        "session", "state", "phase", "iterations", "cost $", "tokens in/out", "context", "note"
+        "session", "state", "phase", "iterations", "cost $", "tokens in/out", "context",
+        "verified", "pull request", "note",
     )
     # The note is what a human should know first: a block's reason, a rate-limit wait.
-    for r in reports:
+    for r, v in rows:
         table.add_row(
             r.session,
             r.lifecycle,
@@ -211,6 +221,8 @@ def status(
             f"{r.context_peak_tokens:,} peak, {r.compactions} compacted"
             if r.context_peak_tokens
             else "",
+            v.verified,
+            v.pull_request_url or "-",
             (r.reason or r.summary or "")[:60],
         )
     console.print(table)
@@ -272,11 +284,11 @@ def demo(
     """Run one scripted session through every phase on a throwaway repository."""
     from samoflow.cli.demo import make_demo_project
 
-    project = make_demo_project(where.resolve())
+    project = make_demo_project(where.resolve(), checks=True)
     config = load_config(project)
     files = create_session(
         config,
-        name="demo-greeting",
+        name="greeting",
         task="Add a greeting function with a test",
         dive="the src package",
         agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
@@ -290,6 +302,7 @@ def demo(
         f"\n[bold]session {report.session}: {report.lifecycle}[/bold] after "
         f"{report.iterations} iterations ({report.summary})"
     )
+    console.print(f"verified:        {verification_of(files).verified} (the project's checks)")
     console.print(f"commits on samoflow/{files.name}:\n{commits}")
     console.print(f"session folder:  {files.root}")
     console.print(f"worktree:        {config.worktrees / files.name}")

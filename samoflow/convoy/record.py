@@ -59,6 +59,8 @@ class PlannedSession(BaseModel):
     auto_approve: bool = False
     timeout_seconds: float | None = None
     account: str | None = None  # the account it spends (None: the setting, else kind + key)
+    checks: tuple[str, ...] | None = None  # overrides the project's `[checks]` commands
+    changes_nothing: bool = False  # done needs no commit of its own (DESIGN §9)
 
     _check_name = field_validator("name")(_slug)
 

@@ -69,6 +69,8 @@ def _session_for(
         auto_approve_gates=planned.auto_approve,
         convoy=convoy,
         base_branch=base,
+        checks=planned.checks,
+        changes_nothing=planned.changes_nothing,
     )
 
 

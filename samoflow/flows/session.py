@@ -11,6 +11,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from samoflow.convoy.setup import requested_workers
+from samoflow.delivery.status import verification_of
 from samoflow.economy.accounts import Go
 from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
@@ -27,7 +28,9 @@ from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.accounts import account_gate, account_limited, account_used
+from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
+from samoflow.tasks.delivery import deliver_if_due
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
@@ -73,6 +76,7 @@ def session_flow(session_dir: str) -> SessionReport:
             entry = run_one_iteration(files, load_state(files), go)
             if entry is None:
                 continue  # limited: the account is paused; the same iteration runs again
+            entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
             publish_session_artifacts(files)
@@ -120,7 +124,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> Histo
             failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry
         except AgentFailedError as error:
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
-    entry = conclude_iteration(files, state, plan, settings, failure=failure)
+    gate = lambda done_state: run_session_checks(files, done_state)  # noqa: E731
+    entry = conclude_iteration(files, state, plan, settings, failure=failure, gate=gate)
     account_used(files, go, entry.usage)  # a probe that got through resumes its account
     return entry
 
@@ -129,11 +134,14 @@ def tell_humans_about(files: SessionFiles, entry: HistoryEntry) -> None:
     kinds = {Outcome.BLOCKED: NoticeKind.BLOCKED, Outcome.DONE: NoticeKind.DONE}
     if entry.outcome not in kinds:
         return
+    text = entry.reason or entry.summary or ""
+    if entry.outcome is Outcome.DONE:
+        text += f"\nverified: {verification_of(files).verified}"
     notify_humans(
         session_notice(
             files,
             kinds[entry.outcome],
-            entry.reason or entry.summary or "",
+            text,
             phase=entry.phase,
             iteration=entry.iteration,
             next_step=(
@@ -189,6 +197,9 @@ def await_answer(files: SessionFiles, state: SessionState) -> GateAnswer | None:
 
 
 def finish(files: SessionFiles) -> SessionReport:
+    delivered = deliver_if_due(files)  # a restart between `done` and its delivery
+    if delivered is not None:
+        tell_humans_about(files, delivered)
     report = report_of(files)
     publish_session_artifacts(files)
     return report

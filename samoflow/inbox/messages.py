@@ -38,6 +38,7 @@ class MessageKind(StrEnum):
     ANSWER = "answer"
     NUDGE = "nudge"
     SYSTEM = "system"
+    CHECK_FAILURE = "check_failure"  # the project's checks were red when the agent said done
 
 
 class Message(BaseModel):

@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict
 from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult
 from samoflow.agents.process import kill_process_group, run_process
 from samoflow.atomic import atomic_write_text
+from samoflow.delivery.gate import pending_red
 from samoflow.inbox.files import move_seen_messages
 from samoflow.loop.context_handoff import ContextStop, cooldown_over, with_context
 from samoflow.loop.instructions import instructions_for, sources_for
 from samoflow.loop.judge import Limits, judge
 from samoflow.loop.prompting import build_prompt
+from samoflow.loop.verification import Gate, gated
 from samoflow.session.files import SessionFiles
 from samoflow.session.handoff import HandoffRecord, mark_consumed, pending_handoff, save_handoff
 from samoflow.session.history import HistoryEntry, Outcome, Usage, append_entry
@@ -22,9 +24,9 @@ from samoflow.session.hook import Hook, write_hook
 from samoflow.session.journal import IterationJournal, process_alive, read_journal, write_journal
 from samoflow.session.overview import update_overview
 from samoflow.session.phases import Phase
-from samoflow.session.signals import SignalReading, read_signal
+from samoflow.session.signals import Signal, SignalReading, read_signal
 from samoflow.session.spec import SessionSpec
-from samoflow.session.state import SessionState
+from samoflow.session.state import SessionState, load_state
 from samoflow.settings import Settings
 
 
@@ -83,6 +85,7 @@ def next_hook(
 ) -> Hook:
     """The hook of the iteration `plan`: written before each attempt, shown by `prompt`."""
     handoff = pending_handoff(files.handoff)
+    red = pending_red(state.entries)
     return Hook(
         task_id=spec.name,
         session=spec.name,
@@ -97,6 +100,7 @@ def next_hook(
         inbox_unread=inbox_unread,
         handoff=str(files.handoff) if handoff else None,
         instructions=f"Do ONE action of the {plan.phase.value} phase, then write _signal.json.",
+        checks_red=f"{red.headline()}: see the check_failure inbox message" if red else None,
     )
 
 
@@ -161,7 +165,8 @@ def agent_request(
 ) -> AgentRequest:
     """What the agent process is given for this attempt; its prompt is kept in `_logs/`."""
     prompt_file = files.prompt_file(hook.iteration, hook.attempt)
-    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff))
+    red = pending_red(load_state(files).entries) if hook.checks_red else None
+    prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff), red)
     atomic_write_text(prompt_file, prompt)
     return AgentRequest(
         session_dir=files.root,
@@ -201,22 +206,11 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def conclude_iteration(
-    files: SessionFiles,
-    state: SessionState,
-    plan: IterationPlan,
-    settings: Settings,
-    *,
-    failure: str | None = None,
-) -> HistoryEntry:
-    """Judge the signal (or the failure), record it once, then apply it to the overview."""
-    journal = read_journal(files.journal)
-    attempts = max(journal.attempt if journal else 1, 1)
-    reading = SignalReading(problem=failure) if failure is not None else read_signal(files.signal)
-    standing = state.standing_for(plan.phase)
-    verdict = judge(reading, standing, limits_from(settings))
-    signal = reading.signal
-    if verdict.outcome is Outcome.HANDOFF and signal is not None:
+def _settle_handoff(
+    files: SessionFiles, plan: IterationPlan, outcome: Outcome, signal: Signal | None
+) -> None:
+    """A handoff saves its state for the next agent; any other outcome consumes a pending one."""
+    if outcome is Outcome.HANDOFF and signal is not None:
         save_handoff(
             files.handoff,
             HandoffRecord(
@@ -228,6 +222,31 @@ def conclude_iteration(
         )
     elif pending_handoff(files.handoff) is not None:
         mark_consumed(files.handoff, plan.iteration)
+
+
+def conclude_iteration(
+    files: SessionFiles,
+    state: SessionState,
+    plan: IterationPlan,
+    settings: Settings,
+    *,
+    failure: str | None = None,
+    gate: Gate | None = None,
+) -> HistoryEntry:
+    """Judge the signal (or the failure), gate a `done` on the checks, record it once, then
+    apply it to the overview."""
+    journal = read_journal(files.journal)
+    attempts = max(journal.attempt if journal else 1, 1)
+    reading = SignalReading(problem=failure) if failure is not None else read_signal(files.signal)
+    standing = state.standing_for(plan.phase)
+    signal = reading.signal
+    verdict, checks = gated(
+        judge(reading, standing, limits_from(settings)),
+        standing,
+        gate,
+        signal.state if signal else None,
+    )
+    _settle_handoff(files, plan, verdict.outcome, signal)
     entry = HistoryEntry(
         iteration=plan.iteration,
         phase=plan.phase.value,
@@ -245,6 +264,7 @@ def conclude_iteration(
         context_peak_tokens=journal.context_peak_tokens or None if journal else None,
         context_window_tokens=journal.context_window_tokens or None if journal else None,
         compactions=journal.compactions if journal else 0,
+        checks=checks,
     )
     append_entry(files.history, entry)  # the commit point of the iteration
     update_overview(files.overview, phase=verdict.next_phase.value, total=plan.iteration)

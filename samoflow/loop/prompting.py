@@ -12,10 +12,26 @@ from samoflow.session.handoff import HandoffRecord
 from samoflow.session.hook import Hook
 from samoflow.session.phases import Phase
 from samoflow.session.spec import SessionSpec
+from samoflow.session.verification import ChecksRecord
+
+
+def _checks_section(red: ChecksRecord) -> list[str]:
+    """samoflow ran the project's checks when the agent said done: they were red."""
+    failed = red.failed
+    lines = ["", "## The project's checks are red: fix them before done", red.headline()]
+    if red.problem is not None:
+        lines.append(red.problem)
+    elif failed is not None:
+        lines += [f"Full log: {failed.log}", "Last lines:", "```", failed.output_tail, "```"]
+    return lines
 
 
 def build_prompt(
-    spec: SessionSpec, hook: Hook, session_dir: str, handoff: HandoffRecord | None
+    spec: SessionSpec,
+    hook: Hook,
+    session_dir: str,
+    handoff: HandoffRecord | None,
+    checks_red: ChecksRecord | None = None,
 ) -> str:
     now = datetime.now(UTC)
     lines = [
@@ -38,6 +54,8 @@ def build_prompt(
         lines += ["", "## Your workers (read their results, integrate them)", *workers]
     if hook.inbox_unread:
         lines += ["", "## Unread inbox messages", *[f"- _inbox/{m}" for m in hook.inbox_unread]]
+    if checks_red is not None:
+        lines += _checks_section(checks_red)
     if handoff is not None:
         lines += [
             "",

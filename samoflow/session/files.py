@@ -16,6 +16,7 @@ INBOX = "_inbox"
 OUTBOX = "_outbox"
 LOGS = "_logs"
 ORCHESTRATOR_LOG = "orchestrator.log"
+PULL_REQUEST_BODY = "pull-request.md"  # under _logs/: the body delivery hands the PR command
 WORKERS = "workers"
 # The orchestrator's own state.
 SPEC = "_session.json"
@@ -138,6 +139,10 @@ class SessionFiles:
     def orchestrator_log(self) -> Path:
         """Prefect's own log lines of a run started from the terminal (kept off the screen)."""
         return self.logs / ORCHESTRATOR_LOG
+
+    @property
+    def pull_request_body(self) -> Path:
+        return self.logs / PULL_REQUEST_BODY
 
     @property
     def prompts(self) -> Path:

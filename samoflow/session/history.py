@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_append_line
 from samoflow.clock import utcnow
+from samoflow.session.verification import ChecksRecord, DeliveryRecord
 
 
 class EntryKind(StrEnum):
@@ -74,6 +75,8 @@ class HistoryEntry(BaseModel):
     context_peak_tokens: int | None = None
     context_window_tokens: int | None = None
     compactions: int = 0
+    checks: ChecksRecord | None = None  # the gate ran before this outcome was decided
+    delivery: DeliveryRecord | None = None  # push and pull request after a green done
 
 
 def system_entry(

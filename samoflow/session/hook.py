@@ -27,6 +27,7 @@ class Hook(BaseModel):
     inbox_unread: list[str] = Field(default_factory=list)
     handoff: str | None = None
     instructions: str = ""
+    checks_red: str | None = None  # the last checks round was red: what failed, where its log is
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -56,6 +56,10 @@ class SessionSpec(BaseModel):
     agent: AgentSpec = Field(default_factory=AgentSpec)
     auto_approve_gates: bool = False
     taken_over_from: str | None = None  # "samocode": a folder samoflow adopted, not created
+    # The session's own check commands, overriding the project's `[checks]` ones (None: those).
+    checks: tuple[str, ...] | None = None
+    # A task that changes no file (research, a report): done needs no commit beyond the base.
+    changes_nothing: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

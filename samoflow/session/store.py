@@ -99,6 +99,8 @@ def create_session(
     convoy: str | None = None,
     parent: SessionFiles | None = None,
     base_branch: str | None = None,
+    checks: tuple[str, ...] | None = None,
+    changes_nothing: bool = False,
 ) -> SessionFiles:
     """A new session folder and its worktree on branch `samoflow/<name>`.
 
@@ -133,6 +135,8 @@ def create_session(
             convoy=convoy,
             agent=agent,
             auto_approve_gates=auto_approve_gates,
+            checks=checks,
+            changes_nothing=changes_nothing,
         ),
     )
     for note in [decision.warning, unseen_changes_warning(repo, base)]:

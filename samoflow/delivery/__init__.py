@@ -1,0 +1,1 @@
+"""Verified delivery: the project's checks gate `done`; green work is pushed and proposed."""
