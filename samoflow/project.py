@@ -126,6 +126,15 @@ def sessions_roots(repo: Path) -> list[Path]:
     return list(dict.fromkeys(roots))
 
 
+def root_holding(session: str, repo: Path | None = None) -> Path:
+    """The sessions root on this machine that holds `session` (the first one if none does).
+
+    The project is `repo`, else `SAMOFLOW_REPO` (set by `samoflow up` for its workers)."""
+    project = repo or Path(os.environ.get("SAMOFLOW_REPO") or ".").resolve()
+    roots = sessions_roots(project)
+    return next((root for root in roots if (root / session).is_dir()), roots[0])
+
+
 def _load_file_config(repo: Path) -> ProjectConfig:
     path = repo / CONFIG_NAME
     if not path.exists():

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     # Name of a Prefect global concurrency limit every agent attempt holds a slot of
     # (`samoflow up` creates `samoflow-agents`); none: agents are not capped across workers.
     agent_concurrency_limit: str | None = None
+    # A slot's lease: a killed holder's slot is given back this long after its last renewal.
+    agent_slot_lease_seconds: float = Field(60.0, ge=60)  # Prefect: 60 s at least
+    # With no `samoflow up` and no PREFECT_API_URL: `shared` starts one local server that
+    # every command reuses (stopped after this many idle seconds); `embedded` is Prefect's
+    # temporary server per process (two of them on one SQLite file stall each other).
+    prefect_api: Literal["shared", "embedded"] = "shared"
+    local_server_idle_seconds: float = Field(60.0, ge=0)
     # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
     agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.

@@ -112,9 +112,13 @@ def run_process(
         )
         with contextlib.suppress(psutil.Error):
             on_start(process.pid, psutil.Process(process.pid).create_time())
-        reader = _start_reader(process, log, tail, on_line)
-        _feed_stdin(process, stdin_text)
-        timed_out = _wait_or_terminate(process, timeout_seconds)
+        try:
+            reader = _start_reader(process, log, tail, on_line)
+            _feed_stdin(process, stdin_text)
+            timed_out = _wait_or_terminate(process, timeout_seconds)
+        except BaseException:  # SIGTERM or Ctrl-C of the orchestrator: no orphan agent
+            _terminate(process)
+            raise
         # Children left behind by the agent would hold the pipe open; they go with it.
         kill_process_group(process.pid)
         reader.join(timeout=10)

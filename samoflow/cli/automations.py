@@ -25,6 +25,9 @@ def automations() -> None:
 @automations_app.command("apply")
 def apply() -> None:
     """Create (or update, by name) the stall automation: no heartbeat -> stall handler run."""
+    from samoflow.cli.common import reach_prefect
+
+    reach_prefect()
     from samoflow.prefect_api.automations import (  # Prefect: lazily
         AutomationError,
         apply_stall_automation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from samoflow.names import InvalidNameError
 from samoflow.project import ProjectConfig, ProjectError, load_config
 from samoflow.session.store import SessionError
 from samoflow.workspace.worktrees import RepoError, open_repo
+
+if TYPE_CHECKING:
+    from samoflow.serve.reach import Route
 
 console = Console()
 # Mistakes a user can fix: printed as one line, exit code 2, never a traceback.
@@ -34,20 +37,29 @@ def project_config(repo: Path) -> ProjectConfig:
         fail(str(error))
 
 
-def served_api() -> str | None:
-    """The API of a running `samoflow up`, if there is one."""
-    from samoflow.serve.local import default_home, healthy, read_up
+def reach_prefect(*, writes: bool = True) -> Route:
+    """The one way every command reaches Prefect (see `samoflow.serve.reach`).
 
-    state = read_up(default_home())
-    return state.api_url if state is not None and healthy(state.api_url) else None
+    Sets PREFECT_API_URL for this process (and what it starts) before Prefect is imported:
+    Prefect reads it once, at import.
+    """
+    from samoflow.serve.local import ServedError, default_home
+    from samoflow.serve.reach import ReachError, choose
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        route = choose(default_home(), os.environ, writes=writes, announce=console.print)
+    except (ReachError, ServedError) as error:
+        fail(str(error))
+    if route.api_url is not None:
+        os.environ["PREFECT_API_URL"] = route.api_url
+    return route
 
 
 def start_deployment_run(
     api_url: str, deployment: str, parameters: dict[str, str], label: str
 ) -> str:
     """A run of a served deployment, not waited for: the worker runs it, the UI shows it."""
-    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 

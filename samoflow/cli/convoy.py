@@ -5,7 +5,6 @@ Runnable on its own too: `python -m samoflow.cli.convoy convoy plan.toml --repo 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -18,8 +17,8 @@ from samoflow.cli.common import (
     console,
     fail,
     project_config,
+    reach_prefect,
     run_link,
-    served_api,
     start_deployment_run,
 )
 from samoflow.cli.output import follow_convoy, prefect_logs_to, while_following
@@ -34,6 +33,7 @@ from samoflow.convoy.record import (
 from samoflow.convoy.setup import prepare_plan
 from samoflow.delivery.status import verification_of
 from samoflow.project import ProjectConfig
+from samoflow.serve.reach import Source
 from samoflow.session.cleanup import (
     CleanupCheck,
     check_integration_worktree,
@@ -78,15 +78,15 @@ def convoy(
         path, prepared = prepare_plan(plan, repo, get_settings().convoy_concurrency)
     except USER_ERRORS as error:
         fail(str(error))
-    served = None if local else served_api()
-    if served is not None:  # `samoflow up` serves: a deployment run, in the UI, lasting
+    route = reach_prefect()
+    if route.source is Source.SERVED and route.api_url and not local:
+        # `samoflow up` serves: a deployment run, in the UI, lasting
         parameters = {"record": str(path)}
         run_id = start_deployment_run(
-            served, "samoflow-convoy/convoy", parameters, f"convoy-{prepared.name}"
+            route.api_url, "samoflow-convoy/convoy", parameters, f"convoy-{prepared.name}"
         )
-        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
+        console.print(f"deployment run {run_id}: {run_link(route.api_url, run_id)}")
         return
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from samoflow.flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
 
     log = convoy_log(path)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from samoflow.cli.common import (
     console,
     fail,
     project_config,
+    reach_prefect,
 )
 from samoflow.inbox.messages import InboxError, MessageKind, new_message, read_text_file
 from samoflow.names import validate_slug
@@ -47,7 +47,7 @@ def send(
             new_message(validate_slug(convoy, "convoy name"), body, sender, kind)  # checks
     except (*USER_ERRORS, InboxError, OSError) as error:
         fail(str(error))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    reach_prefect()
     from samoflow.tasks.inbox import send_message, send_to_convoy
 
     if convoy is None:

@@ -8,10 +8,12 @@ while Prefect imports and connects, then runs the session flow to its next stop.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+import typer
+
+from samoflow.cli.common import reach_prefect
 from samoflow.health.lease import LeaseError, hold_lease
 from samoflow.session.files import SessionFiles
 
@@ -24,12 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     if not files.spec.exists():
         print(f"samoflow resume: {files.root} is not a session folder", file=sys.stderr)
         return 2
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         with hold_lease(files):
+            reach_prefect()  # the API the monitor that started it used (inherited), as ever
             from samoflow.flows.session import session_flow  # Prefect loads under a fresh lease
 
             report = session_flow(str(files.root))
+    except typer.Exit as refused:  # no API to write to: the message is printed
+        return int(refused.exit_code)
     except LeaseError as error:
         print(f"samoflow resume: {error}", file=sys.stderr)
         return 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,14 +16,15 @@ from samoflow.cli.common import (
     console,
     fail,
     project_config,
+    reach_prefect,
     run_link,
-    served_api,
     start_deployment_run,
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.delivery.status import verification_of
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
+from samoflow.serve.reach import Source
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer
 from samoflow.session.spec import AgentKind, AgentSpec
@@ -57,7 +57,7 @@ def _agent_spec(
 
 
 def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    reach_prefect()
     from samoflow.flows.session import (
         session_flow,  # Prefect loads only for commands that run flows
     )
@@ -119,12 +119,12 @@ def run(
         files = _open_or_create(project_config(repo), session, task, dive, spec, auto_approve)
     check_instructions(files)
     console.print(f"session [bold]{files.name}[/bold] in {files.root}", soft_wrap=True)
-    served = None if local else served_api()
-    if served is not None:
+    route = reach_prefect()
+    if route.source is Source.SERVED and route.api_url and not local:
         run_id = start_deployment_run(
-            served, "samoflow-session/session", {"session_dir": str(files.root)}, files.name
+            route.api_url, "samoflow-session/session", {"session_dir": str(files.root)}, files.name
         )
-        console.print(f"deployment run {run_id}: {run_link(served, run_id)}")
+        console.print(f"deployment run {run_id}: {run_link(route.api_url, run_id)}")
         console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
         return
     run_session_in_process(files, verbose)
@@ -245,6 +245,7 @@ def answer(
         if load_state(files).lifecycle is not Lifecycle.WAITING:
             fail(f"session {session} is not waiting for an answer")
         given = GateAnswer(text=body, approve=not reject, answered_by="samoflow answer")
+        reach_prefect()  # refuses before anything is written when the served API is down
         run_id = leave_answer(files, given)
     except (*USER_ERRORS, UnicodeDecodeError, OSError) as error:
         fail(str(error))
@@ -255,14 +256,19 @@ def answer(
 
 
 def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    """Resume the paused run on the API it runs on; False when it is no longer paused."""
+    reach_prefect()
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.flow_runs import resume_flow_run
 
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
+        try:
+            run = client.read_flow_run(UUID(run_id))
+        except ObjectNotFound:
+            return False  # a run of another server (or deleted): the answer waits on disk
     if run.state is None or not run.state.is_paused():
         return False
     resume_flow_run(UUID(run_id), run_input={"text": given.text, "approve": given.approve})

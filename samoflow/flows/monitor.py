@@ -9,22 +9,47 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 
+from samoflow.clock import utcnow
 from samoflow.health.monitor import Monitor, SessionCheck, summarize, sweep
+from samoflow.prefect_api.run_states import mark_dead_runs_crashed
 from samoflow.project import sessions_roots
 from samoflow.settings import get_settings
 from samoflow.tasks.notify import notify_humans
 
 MONITOR_ARTIFACT_KEY = "samoflow-monitor"
+# The schedule is every minute: a run this late stands for one that was missed.
+MISSED_AFTER_SECONDS = 60.0
 
 
 @flow(name="samoflow-monitor", flow_run_name="monitor-sweep")
 def monitor_flow(repo: str = ".") -> list[SessionCheck]:
     """Restart sessions whose orchestrator died; lock out crash loops and tell a human."""
-    monitor = Monitor(settings=get_settings(), notify=notify_humans)
-    checks = [c for root in sessions_roots(Path(repo).resolve()) for c in sweep(root, monitor)]
+    if missed_schedule():
+        return []
+    settings = get_settings()
+    monitor = Monitor(settings=settings, notify=notify_humans)
+    roots = sessions_roots(Path(repo).resolve())
+    for root in roots:  # before any restart: a restart replaces the dead run's lease
+        for session in mark_dead_runs_crashed(root, settings):
+            get_run_logger().warning("session %s: its dead run is marked Crashed", session)
+    checks = [c for root in roots for c in sweep(root, monitor)]
     report_sweep(checks)
     return checks
+
+
+def missed_schedule() -> bool:
+    """A scheduled sweep that is a minute or more overdue (the server or worker was down):
+    skipped, the next one on time does the work; runs by hand (no schedule) always sweep."""
+    scheduled = flow_run.scheduled_start_time
+    if flow_run.get_deployment_id() is None or scheduled is None:
+        return False
+    late = (utcnow() - scheduled).total_seconds()
+    if late < MISSED_AFTER_SECONDS:
+        return False
+    get_run_logger().info("missed schedule (%.0f s late): skipped, not replayed", late)
+    return True
 
 
 def report_sweep(checks: list[SessionCheck]) -> None:

@@ -7,16 +7,22 @@ from pathlib import Path
 from prefect import flow
 
 from samoflow.inbox.messages import Message, MessageKind, new_message
+from samoflow.project import root_holding
 from samoflow.tasks.inbox import send_message
 
 
 @flow(name="samoflow-send-message", flow_run_name="send-to-{session}")
 def send_message_flow(
-    sessions_root: str,
     session: str,
     text: str,
     sender: str = "human",
     kind: MessageKind = MessageKind.GUIDANCE,
+    sessions_root: str | None = None,
 ) -> Message:
-    """Store the message in Prefect; the session's next iteration delivers it."""
-    return send_message(Path(sessions_root), new_message(session, text, sender, kind))
+    """Store the message in Prefect; the session's next iteration delivers it.
+
+    The sessions root is the worker's: `SAMOFLOW_SESSIONS_ROOT`, else the project's
+    (`SAMOFLOW_REPO`, which `samoflow up` sets); a UI user gives only session and text.
+    """
+    root = Path(sessions_root) if sessions_root else root_holding(session)
+    return send_message(root, new_message(session, text, sender, kind))

@@ -20,6 +20,7 @@ from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.prefect_api.artifacts import publish_session_artifacts
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.run_names import session_run_name
+from samoflow.prefect_api.run_states import end_blocked_run_failed
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
@@ -52,7 +53,13 @@ def _run_name() -> str:
     return session_run_name(SessionFiles(Path(flow_run.parameters["session_dir"])))
 
 
-@flow(name="samoflow-session", flow_run_name=_run_name, retries=2, retry_delay_seconds=5)
+@flow(
+    name="samoflow-session",
+    flow_run_name=_run_name,
+    retries=2,
+    retry_delay_seconds=5,
+    on_completion=[end_blocked_run_failed],  # the UI shows a block as Failed, with its reason
+)
 def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
     files = SessionFiles(Path(session_dir))

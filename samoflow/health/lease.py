@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_write_model, read_model
 from samoflow.clock import utcnow
+from samoflow.health.stop import is_termination, record_stop
 from samoflow.session.files import SessionFiles
 from samoflow.session.journal import process_alive
 from samoflow.settings import Settings, get_settings
@@ -246,7 +247,10 @@ def hold_lease(
     except KeyboardInterrupt:
         _leave(files, release_lease=True)
         raise
-    except BaseException:
-        _leave(files, release_lease=False)
+    except BaseException as error:
+        stopped = is_termination(error)  # SIGTERM: told to stop, not a crash
+        _leave(files, release_lease=stopped)
+        if stopped:
+            record_stop(files)
         raise
     _leave(files, release_lease=True)

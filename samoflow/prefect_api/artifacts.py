@@ -1,13 +1,25 @@
-"""What the Prefect UI shows for a session: its overview and a table of its iterations."""
+"""What the Prefect UI shows for a session: its overview and a table of its iterations.
+
+Stable keys, one version per key and flow run: the first publish of a run creates the
+artifact, later ones (only when it changed) update that one in place, so the UI shows the
+latest overview and progress, not a card per iteration.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import cast
+from uuid import UUID
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactUpdate
+from prefect.runtime import flow_run
 
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, HistoryEntry
@@ -37,6 +49,25 @@ def _if_changed(files: SessionFiles, kind: str, content: str) -> Iterator[bool]:
     _published[key] = digest
 
 
+# (flow run, key) -> the artifact this process created for that run under that key.
+_created: dict[tuple[str, str], UUID] = {}
+_created_guard = threading.Lock()
+
+
+def _publish(key: str, data: str, description: str, create: Callable[[], object]) -> None:
+    """Create the keyed artifact once per flow run; afterwards update that one in place."""
+    slot = (str(flow_run.id), key)
+    with _created_guard:
+        known = _created.get(slot)
+    if known is None:
+        artifact_id = cast(UUID, create())  # a sync context: the id, not a coroutine
+        with _created_guard:
+            _created[slot] = artifact_id
+        return
+    with get_client(sync_client=True) as client:
+        client.update_artifact(known, ArtifactUpdate(data=data, description=description))
+
+
 def publish_session_artifacts(files: SessionFiles) -> None:
     """The overview and the iterations table, under stable keys, each only when it changed
     (a call, not a task run: it only shows what the files already hold)."""
@@ -57,10 +88,11 @@ def publish_session_artifacts(files: SessionFiles) -> None:
 
 
 def _publish_overview(files: SessionFiles, overview: str, state: SessionState) -> None:
-    create_markdown_artifact(
-        key=overview_key(files.name),
-        markdown=overview,
-        description=f"_overview.md of {files.name} ({state.lifecycle}, phase {state.phase})",
+    about = f"_overview.md of {files.name} ({state.lifecycle}, phase {state.phase})"
+    key = overview_key(files.name)
+    _publish(
+        key, overview, about,
+        lambda: create_markdown_artifact(key=key, markdown=overview, description=about),
     )
 
 
@@ -93,11 +125,12 @@ def _publish_progress(files: SessionFiles, state: SessionState) -> None:
         for entry in state.entries
         if entry.kind is not EntryKind.SYSTEM or entry.reason or entry.summary
     ]
-    create_table_artifact(
-        key=progress_key(files.name),
-        table=rows,
-        description=(
-            f"{files.name}: {state.last_iteration} iterations, {state.lifecycle}, "
-            f"${state.usage.cost_usd:.4f}"
-        ),
+    summary = (
+        f"{files.name}: {state.last_iteration} iterations, {state.lifecycle}, "
+        f"${state.usage.cost_usd:.4f}"
+    )
+    key = progress_key(files.name)
+    _publish(
+        key, json.dumps(rows), summary,
+        lambda: create_table_artifact(key=key, table=rows, description=summary),
     )

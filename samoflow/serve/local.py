@@ -29,6 +29,9 @@ WORK_POOL = "samoflow"
 AGENT_LIMIT = "samoflow-agents"
 BLOCK_MODULES = ("samoflow.blocks.agent_config", "samoflow.blocks.slack")
 SERVER_DEADLINE_SECONDS = 120.0
+# Prefect keeps concurrency leases in memory by default: a restarted server forgets them and
+# the slots of holders that died meanwhile are never given back. On disk they survive.
+LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
 
 class ServedError(RuntimeError):
@@ -81,6 +84,16 @@ def prefect_env(api_url: str, extra: dict[str, str] | None = None) -> dict[str, 
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         **(extra or {}),
     }
+
+
+def server_env(api_url: str, database_url: str | None) -> dict[str, str]:
+    """A server's environment: leases on disk, so a restart still frees a dead holder's slot."""
+    env = prefect_env(api_url, {"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE})
+    # Proactive (stall) triggers are checked every second instead of every 5 s.
+    env["PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY"] = "PT1S"
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    return env
 
 
 def _prefect(*args: str) -> list[str]:

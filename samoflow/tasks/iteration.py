@@ -80,12 +80,15 @@ def agent_secrets(block_name: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def agent_slot(limit_name: str | None) -> Iterator[None]:
-    """A slot of the global agent limit, so all workers together run at most N agents."""
+def agent_slot(limit_name: str | None, lease_seconds: float = 60.0) -> Iterator[None]:
+    """A slot of the global agent limit, so all workers together run at most N agents.
+
+    Leased: renewed while the attempt runs; a killed holder's slot is free one lease later.
+    """
     if not limit_name:
         yield
         return
-    with concurrency(limit_name, occupy=1, strict=True):
+    with concurrency(limit_name, occupy=1, strict=True, lease_duration=lease_seconds):
         yield
 
 
@@ -115,7 +118,7 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
     adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
     with (
-        agent_slot(settings.agent_concurrency_limit),
+        agent_slot(settings.agent_concurrency_limit, settings.agent_slot_lease_seconds),
         watch_attempt(files, hook, settings, _tell_humans(files)) as watch,
     ):
         result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
