@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,9 @@ import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
+from samoflow.health.lease import read_lease
+from samoflow.project import ProjectError, sessions_roots
+from samoflow.serve import teardown
 from samoflow.serve.local import (
     AGENT_LIMIT,
     BLOCK_MODULES,
@@ -26,10 +30,13 @@ from samoflow.serve.local import (
     read_up,
     run_step,
     save_up,
+    server_env,
     start_detached,
     stop,
     wait_for,
 )
+from samoflow.session.files import SessionFiles
+from samoflow.session.store import list_sessions
 
 console = Console()
 
@@ -57,7 +64,12 @@ def up(
         console.print(f"already up: {current.ui_url} (stop with `samoflow down`)")
         return
     api_url = f"http://127.0.0.1:{port}/api"
-    state = UpState(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()))
+    state = UpState(
+        api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()),
+        database_url=database_url, home=str(home),
+    )
+    if current is not None:  # a previous `up` whose server died: adopt or stop what it left
+        state = _after_dead_server(current, state, home)
     options = UpOptions(
         workers=workers,
         database_url=database_url,
@@ -93,15 +105,10 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
     with console.status("starting the Prefect server") as status:
         if not healthy(state.api_url):
             port = state.api_url.rsplit(":", 1)[1].split("/")[0]
-            server_env = dict(env)
-            # Proactive (stall) triggers are checked every second instead of every 5 s.
-            server_env["PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY"] = "PT1S"
-            if options.database_url:
-                server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = options.database_url
             server = start_detached(
                 "server",
                 _prefect("server", "start", "--host", "127.0.0.1", "--port", port),
-                server_env,
+                {**env, **server_env(state.api_url, options.database_url)},
                 home,
             )
             state = _record(home, state, server)
@@ -122,7 +129,10 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
         status.update("applying automations")
         automations = [sys.executable, "-m", "samoflow.cli", "automations", "apply"]
         run_step("automations", automations, env)
+        running = {process.role for process in state.processes}
         for number in range(1, options.workers + 1):
+            if f"worker-{number}" in running:
+                continue  # adopted from the previous `up`: never two samoflow-worker-N
             status.update(f"starting worker {number}")
             state = _record(home, state, _start_worker(number, env, home, options))
     return state
@@ -146,16 +156,80 @@ def _record(home: Path, state: UpState, process: Started) -> UpState:
     return updated
 
 
+def _after_dead_server(previous: UpState, state: UpState, home: Path) -> UpState:
+    """Workers of the same server (URL and database) are adopted: they reconnect to it and
+    their sessions go on. Anything else the previous `up` left alive is taken down."""
+    same_server = (previous.api_url, previous.database_url) == (state.api_url, state.database_url)
+    adopted: list[Started] = []
+    doomed: list[Started] = []
+    for process in previous.processes:
+        if not teardown.alive(process):
+            continue
+        keep = same_server and process.role.startswith("worker-")
+        (adopted if keep else doomed).append(process)
+    if doomed:
+        _take_down(previous, doomed)
+    for process in adopted:
+        console.print(f"adopted {process.role} (pid {process.pid}) of the previous `up`")
+    updated = state.model_copy(update={"processes": adopted})
+    save_up(home, updated)
+    return updated
+
+
+def _take_down(state: UpState, processes: list[Started]) -> None:
+    """Workers with their flow runs and agents first, the server last; then who to resume."""
+    workers = [p for p in processes if p.role != "server"]
+    trees = [teardown.snapshot(worker) for worker in workers]
+    sessions = _held_sessions(trees, _roots(state))
+    for tree in trees:
+        stopped = teardown.take_down(tree)
+        runs = f", {len(tree.children)} flow-run process(es)" if tree.children else ""
+        console.print(
+            f"{tree.worker.role} (pid {tree.worker.pid}): {'stopped' if stopped else 'gone'}{runs}"
+        )
+    for process in processes:
+        if process.role == "server":
+            stopped = stop(process)
+            console.print(f"server (pid {process.pid}): {'stopped' if stopped else 'gone'}")
+    left = teardown.leftovers(trees)
+    if left:
+        console.print(f"[red]still running:[/red] pids {left}")
+    for name in sessions:
+        console.print(f"session {name} was stopped: resume with `samoflow run --session {name}`")
+
+
+def _held_sessions(trees: list[teardown.Tree], roots: list[Path]) -> list[str]:
+    """Sessions whose lease names a process under the workers (their orchestrator)."""
+    under = teardown.pids(trees)
+    held = []
+    for root in roots:
+        for name in list_sessions(root) if root.is_dir() else []:
+            with contextlib.suppress(OSError, ValueError):
+                lease = read_lease(SessionFiles(root / name).lease)
+                if lease is not None and lease.pid in under:
+                    held.append(name)
+    return sorted(set(held))
+
+
+def _roots(state: UpState) -> list[Path]:
+    """Where the workers' sessions live: the project's roots, and own-roots per worker."""
+    roots = []
+    with contextlib.suppress(ProjectError, OSError, ValueError):
+        roots = sessions_roots(Path(state.repo))
+    if state.home:
+        roots += sorted(Path(state.home).glob("samoflow-worker-*/sessions"))
+    return roots
+
+
 def down(
     home: Annotated[Path | None, typer.Option(help="Where samoflow keeps pids and logs.")] = None,
 ) -> None:
-    """Stop what `samoflow up` started (workers first), by pid and start time; nothing else."""
+    """Stop what `samoflow up` started (workers with their flow runs and agents, then the
+    server), by pid and start time; nothing else. Names the sessions that need a resume."""
     home = home or default_home()
     state = read_up(home)
     if state is None:
         console.print("nothing to stop: `samoflow up` has not started anything here")
         return
-    for process in reversed(state.processes):
-        stopped = stop(process)
-        console.print(f"{process.role} (pid {process.pid}): {'stopped' if stopped else 'gone'}")
+    _take_down(state, list(state.processes))
     forget_up(home)

@@ -54,6 +54,8 @@ class UpState(BaseModel):
     ui_url: str
     repo: str
     processes: list[Started] = Field(default_factory=list)
+    database_url: str | None = None  # a later `up` adopts workers only for the same server
+    home: str | None = None  # where own-roots workers keep their sessions
 
 
 def default_home() -> Path:
