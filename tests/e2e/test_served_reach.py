@@ -1,0 +1,179 @@
+"""A served machine from the user's side (`samoflow up` on PostgreSQL): `send` and `answer` from
+a fresh shell reach the served session; a blocked run is Failed with its reason; a killed slot
+holder's slot comes back; with the server dead, writes are refused; `up` again adopts the
+worker (never two); `down` leaves no process of samoflow's and names the session to resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.objects import StateType
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from samoflow.serve.local import AGENT_LIMIT, read_up
+from samoflow.session.files import SessionFiles
+from samoflow.session.journal import process_alive, read_journal
+from tests.conftest import free_port, make_repo, wait_until
+
+pytestmark = pytest.mark.slow
+
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qtAc"]
+SAMOFLOW = [sys.executable, "-m", "samoflow.cli"]
+BLOCKING = """
+name = "blocks"
+[[steps]]
+overview = "init"
+signal = { status = "blocked", reason = "needs the database password" }
+"""
+HOLD_A_SLOT = f"""
+from samoflow.tasks.iteration import agent_slot
+with agent_slot({AGENT_LIMIT!r}, 60):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def ours(home: Path) -> list[psutil.Process]:
+    """Every live process started for this test's samoflow home (it is in their environment)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("SAMOFLOW_HOME") == str(home):
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+@contextmanager
+def client_of(api_url: str) -> Iterator[SyncPrefectClient]:
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SAMOFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_state(api_url: str, name: str) -> StateType | None:
+    with client_of(api_url) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+    return runs[0].state.type if runs and runs[0].state else None
+
+
+@pytest.fixture()
+def database() -> Iterator[str]:
+    name = f"samoflow_reach_{uuid.uuid4().hex[:8]}"
+    subprocess.run([*PSQL, f"create database {name}"], check=True, timeout=30)
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    subprocess.run([*PSQL, f"drop database if exists {name} with (force)"], timeout=60)
+
+
+def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
+    tmp_path: Path, database: str
+) -> None:
+    home = tmp_path / "home"
+    samoflow_home = home / ".samoflow"
+    # A fresh shell: no Prefect variable at all, only where the user's home is.
+    fresh = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    fresh |= {"HOME": str(home), "SAMOFLOW_HOME": str(samoflow_home)}
+    repo = make_repo(tmp_path / "project")
+    sessions = repo / ".samoflow" / "sessions"
+    port = str(free_port())
+    up_args = ("up", "--port", port, "--repo", str(repo), "--database-url", database)
+    up = cli(fresh, *up_args)
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        state = read_up(samoflow_home)
+        assert state is not None
+        api = state.api_url
+
+        gated = cli(fresh, "run", "ask first", "--session", "gated", "--repo", str(repo))
+        assert "deployment run" in gated.stdout, gated.stdout + gated.stderr
+        wait_until(lambda: run_state(api, "session-gated") is StateType.PAUSED, 240,
+                   "the gated session to pause at its gate")
+        sent = cli(fresh, "send", "gated", "use French", "--repo", str(repo), timeout=120)
+        assert sent.returncode == 0 and "#1 in gated's inbox" in sent.stdout, sent.stdout
+        answered = cli(fresh, "answer", "gated", "--text", "French", "--repo", str(repo))
+        assert "the paused run" in answered.stdout, answered.stdout + answered.stderr
+        delivered = sessions / "gated" / "_inbox"
+        wait_until(lambda: any(delivered.rglob("msg-*")), 240,
+                   "the message to reach the served session after the answer")
+
+        scenario = tmp_path / "blocks.toml"
+        scenario.write_text(BLOCKING)
+        blocked = cli(fresh, "run", "blocks", "--session", "blocked", "--repo", str(repo),
+                      "--scenario", str(scenario), "--auto-approve")
+        assert "deployment run" in blocked.stdout, blocked.stdout + blocked.stderr
+        wait_until(lambda: run_state(api, "session-blocked") is StateType.FAILED, 240,
+                   "the blocked session's run to end Failed")
+        with client_of(api) as client:
+            [run] = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["session-blocked"]))
+            )
+            assert run.state is not None and run.state.name == "Blocked"
+            assert "needs the database password" in (run.state.message or "")
+            [monitor] = [d for d in client.read_deployments() if d.name == "monitor"]
+            assert monitor.global_concurrency_limit is not None
+            assert monitor.global_concurrency_limit.limit == 1
+            assert monitor.concurrency_options is not None
+            assert monitor.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+
+        def active_slots() -> int:
+            with client_of(api) as client:
+                return client.read_global_concurrency_limit_by_name(AGENT_LIMIT).active_slots
+
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT], stdout=subprocess.PIPE,
+                                  env={**fresh, "PREFECT_API_URL": api}, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert active_slots() == 1
+        holder.kill()
+        holder.wait()
+        wait_until(lambda: active_slots() == 0, 180, "the killed holder's slot to come back")
+
+        busy = cli(fresh, "run", "long", "--session", "busy", "--repo", str(repo), "--agent",
+                   "command", "--agent-command", "sleep 300", "--auto-approve")
+        assert "deployment run" in busy.stdout, busy.stdout + busy.stderr
+        busy_files = SessionFiles(sessions / "busy")
+        wait_until(lambda: _agent_running(busy_files), 240, "the busy session's agent")
+
+        [server] = [p for p in state.processes if p.role == "server"]
+        os.killpg(server.pid, signal.SIGKILL)
+        wait_until(lambda: cli(fresh, "send", "busy", "x", "--repo", str(repo)).returncode == 2,
+                   60, "writes to be refused while the served server is down")
+        refused = cli(fresh, "send", "busy", "x", "--repo", str(repo))
+        assert "nothing was written" in refused.stdout, refused.stdout
+
+        again = cli(fresh, *up_args)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "adopted worker-1" in again.stdout
+        workers = [p for p in ours(samoflow_home) if "samoflow-worker-1" in p.cmdline()]
+        assert len(workers) == 1
+    finally:
+        down = cli(fresh, "down", timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "resume with `samoflow run --session busy`" in down.stdout, down.stdout
+    wait_until(lambda: not ours(samoflow_home), 60, "every process of samoflow's to end")
+    assert not busy_files.lease.exists()
+
+
+def _agent_running(files: SessionFiles) -> bool:
+    journal = read_journal(files.journal) if files.journal.exists() else None
+    return journal is not None and process_alive(journal.agent_pid, journal.agent_started)
