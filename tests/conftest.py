@@ -146,9 +146,14 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def fast_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fast_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Timings in seconds for tests; the settings cache is reset around each test."""
     from samoflow.settings import get_settings
+
+    # A `samoflow up` of the machine's user (~/.samoflow/up.json) must not capture tests.
+    monkeypatch.setenv("SAMOFLOW_HOME", str(tmp_path_factory.getbasetemp() / "samoflow-home"))
 
     monkeypatch.setenv("SAMOFLOW_ITERATION_RETRY_DELAY_SECONDS", "0")
     monkeypatch.setenv("SAMOFLOW_GATE_POLL_SECONDS", "1")

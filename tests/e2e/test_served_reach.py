@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
@@ -25,6 +24,7 @@ from samoflow.serve.local import AGENT_LIMIT, read_up
 from samoflow.session.files import SessionFiles
 from samoflow.session.journal import process_alive, read_journal
 from tests.conftest import free_port, make_repo, wait_until
+from tests.support.processes import ours
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,7 @@ overview = "init"
 signal = { status = "blocked", reason = "needs the database password" }
 """
 HOLD_A_SLOT = f"""
+import time
 from samoflow.tasks.iteration import agent_slot
 with agent_slot({AGENT_LIMIT!r}, 60):
     print("held", flush=True)
@@ -44,24 +45,13 @@ with agent_slot({AGENT_LIMIT!r}, 60):
 """
 
 
-def ours(home: Path) -> list[psutil.Process]:
-    """Every live process started for this test's samoflow home (it is in their environment)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("SAMOFLOW_HOME") == str(home):
-                if process.status() != psutil.STATUS_ZOMBIE:
-                    found.append(process)
-        except psutil.Error:
-            continue
-    return found
-
-
 @contextmanager
 def client_of(api_url: str) -> Iterator[SyncPrefectClient]:
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        with get_client(sync_client=True) as client:
-            yield client
+    with (
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:

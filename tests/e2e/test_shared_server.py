@@ -10,25 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from samoflow.serve.shared import record_path
 from tests.conftest import make_repo, wait_until
+from tests.support.processes import ours
 
 pytestmark = pytest.mark.slow
-
-
-def ours(home: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("SAMOFLOW_HOME") == str(home):
-                if process.status() != psutil.STATUS_ZOMBIE:
-                    found.append(process)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_two_shells_share_one_local_server_that_stops_when_idle(tmp_path: Path) -> None:
@@ -46,7 +34,7 @@ def test_two_shells_share_one_local_server_that_stops_when_idle(tmp_path: Path) 
     shells = [
         subprocess.Popen(
             [sys.executable, "-m", "samoflow.cli", "run", f"task {name}", "--session", name,
-             "--repo", str(repo), "--auto-approve"],
+             "--repo", str(repo), "--auto-approve", "--verbose"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for name in ("one", "two")

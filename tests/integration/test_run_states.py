@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from samoflow.tasks.artifacts import progress_key
 
 from samoflow.flows.session import session_flow
 from samoflow.prefect_api.run_states import mark_dead_runs_crashed
@@ -29,7 +30,6 @@ from samoflow.session.history import read_history
 from samoflow.session.journal import process_alive, read_journal
 from samoflow.session.state import Lifecycle
 from samoflow.settings import get_settings
-from samoflow.tasks.artifacts import progress_key
 from tests.conftest import wait_until
 from tests.support.sessions import new_session
 

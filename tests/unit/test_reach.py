@@ -16,7 +16,7 @@ from tests.conftest import free_port
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.send_response(200 if self.path.endswith("/health") else 404)
         self.end_headers()
 
