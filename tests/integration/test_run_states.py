@@ -20,9 +20,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from samoflow.tasks.artifacts import progress_key
 
 from samoflow.flows.session import session_flow
+from samoflow.prefect_api.artifacts import progress_key
 from samoflow.prefect_api.run_states import mark_dead_runs_crashed
 from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
