@@ -12,13 +12,16 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Scheduled
 
 from samoflow.serve.local import AGENT_LIMIT, read_up
 from samoflow.session.files import SessionFiles
@@ -66,6 +69,28 @@ def run_state(api_url: str, name: str) -> StateType | None:
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
         )
     return runs[0].state.type if runs and runs[0].state else None
+
+
+FINAL = {StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED, StateType.CRASHED}
+
+
+def missed_monitor_runs(api_url: str, count: int) -> list[UUID]:
+    """Runs of the monitor deployment that were due 15 minutes ago (the server was down)."""
+    due = datetime.now(UTC) - timedelta(minutes=15)
+    with client_of(api_url) as client:
+        deployment = client.read_deployment_by_name("samoflow-monitor/monitor")
+        return [
+            client.create_flow_run_from_deployment(
+                deployment.id, state=Scheduled(scheduled_time=due + timedelta(seconds=n))
+            ).id
+            for n in range(count)
+        ]
+
+
+def run_state_of(api_url: str, run_id: UUID) -> StateType | None:
+    with client_of(api_url) as client:
+        state = client.read_flow_run(run_id).state
+    return state.type if state else None
 
 
 @pytest.fixture()
@@ -125,6 +150,13 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
             assert monitor.global_concurrency_limit.limit == 1
             assert monitor.concurrency_options is not None
             assert monitor.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+
+        overdue = missed_monitor_runs(api, count=4)
+        wait_until(lambda: all(run_state_of(api, r) in FINAL for r in overdue), 240,
+                   "the overdue monitor runs to end")
+        ends = [run_state_of(api, r) for r in overdue]
+        assert StateType.CANCELLED in ends, ends  # one sweep at a time: no replay storm
+        assert not {StateType.FAILED, StateType.CRASHED} & set(ends), ends
 
         def active_slots() -> int:
             with client_of(api) as client:
