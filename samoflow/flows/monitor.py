@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from samoflow.clock import utcnow
 from samoflow.health.monitor import Monitor, SessionCheck, summarize, sweep
@@ -44,7 +44,7 @@ def missed_schedule() -> bool:
     """A scheduled sweep long overdue (the server or worker was down): skipped, a later one
     does the work; runs outside a deployment always sweep."""
     scheduled = flow_run.scheduled_start_time
-    if flow_run.get_deployment_id() is None or scheduled is None:
+    if deployment.id is None or scheduled is None:
         return False
     late = (utcnow() - scheduled).total_seconds()
     if late < MISSED_AFTER_SECONDS:
