@@ -151,12 +151,20 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGTERM)
 
 
+def _forget_mine(home: Path) -> None:
+    """Remove the record if it is this supervisor's (a newer server may have replaced it)."""
+    with contextlib.suppress(ValueError):
+        record = read_model(record_path(home), LocalServer)
+        if record is not None and record.pid == os.getpid():
+            record_path(home).unlink(missing_ok=True)
+
+
 def _retire(home: Path) -> bool:
     """Forget the server unless a command registered meanwhile (under the starters' lock)."""
     with _locked(home):
         if live_users(home) > 0:
             return False
-        record_path(home).unlink(missing_ok=True)
+        _forget_mine(home)
         return True
 
 
@@ -183,7 +191,7 @@ def supervise(home: Path, api_url: str) -> int:
             break
     if stopping or server.poll() is not None:
         with _locked(home):
-            record_path(home).unlink(missing_ok=True)
+            _forget_mine(home)
     server.terminate()
     try:
         server.wait(timeout=20)
