@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from samoflow.cli.common import console, fail, served_api
+from samoflow.cli.common import console, fail, reach_prefect
 from samoflow.names import validate_slug
 
 limits_app = typer.Typer(
@@ -18,11 +17,8 @@ limits_app = typer.Typer(
 
 
 def _connect() -> None:
-    """The served API when `samoflow up` runs; else whatever PREFECT_API_URL says."""
-    served = served_api()
-    if served is not None:
-        os.environ["PREFECT_API_URL"] = served  # before Prefect is imported: it reads it once
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    """The one way to reach Prefect (the served API, PREFECT_API_URL, the local server)."""
+    reach_prefect()
 
 
 @limits_app.callback()
