@@ -16,6 +16,7 @@ from pathlib import Path
 
 from samoflow.convoy.record import ConvoyMember, ConvoyRecord, MemberState
 from samoflow.convoy.rounds import (
+    ALREADY_MERGED,
     FIXABLE,
     MergeRound,
     PendingMerge,
@@ -96,7 +97,7 @@ def _round(number: int, result: MergeResult) -> MergeRound:
     if result.status is MergeStatus.CONFLICT:
         return MergeRound(number=number, verdict=RoundVerdict.CONFLICT, files=result.files)
     if result.status is MergeStatus.ALREADY_MERGED:
-        return MergeRound(number=number, verdict=RoundVerdict.LANDED, detail="already merged")
+        return MergeRound(number=number, verdict=RoundVerdict.LANDED, detail=ALREADY_MERGED)
     return MergeRound(number=number, verdict=RoundVerdict.FAILED, detail=result.detail)
 
 

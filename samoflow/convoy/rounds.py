@@ -23,6 +23,7 @@ class RoundVerdict(StrEnum):
     FAILED = "failed"
 
 
+ALREADY_MERGED = "already merged"
 FIXABLE = frozenset({RoundVerdict.CONFLICT, RoundVerdict.RED})
 
 
@@ -46,6 +47,8 @@ class MergeRound(BaseModel):
             return f"check `{self.check}` red"
         if self.verdict is RoundVerdict.FAILED:
             return f"merge failed: {self.detail}"
+        if self.detail == ALREADY_MERGED:
+            return ALREADY_MERGED
         return "landed, checks green" if self.verified else "landed, unverified"
 
 
@@ -69,6 +72,8 @@ def verified_label(rounds: tuple[MergeRound, ...]) -> str:
     if not rounds:
         return "-"
     last = rounds[-1]
+    if last.verdict is RoundVerdict.LANDED and last.detail == ALREADY_MERGED:
+        return ALREADY_MERGED  # nothing of its own to check: the integration branch had it
     if last.verdict is RoundVerdict.LANDED:
         return "checks green" if last.verified else "unverified (no checks)"
     if last.verdict is RoundVerdict.RED:

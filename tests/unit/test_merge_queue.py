@@ -78,7 +78,8 @@ def convoy(repo: Path, *members: ConvoyMember) -> ConvoyRecord:
 def landed(record: ConvoyRecord, m: ConvoyMember, checks: ChecksConfig | None) -> MergeRound:
     integration_worktree(record)
     result, merge_round = land(record, m, checks, current_head(record))
-    assert (result.status is MergeStatus.MERGED) == (merge_round.verdict is RoundVerdict.LANDED)
+    kept = result.status in (MergeStatus.MERGED, MergeStatus.ALREADY_MERGED)
+    assert kept == (merge_round.verdict is RoundVerdict.LANDED)
     return merge_round
 
 
@@ -203,3 +204,16 @@ def test_the_scripted_agent_resolves_a_conflict_by_union_with_real_git(project: 
     # Its branch now merges into the integration branch cleanly.
     assert landed(record, c, None).verdict is RoundVerdict.LANDED
     assert json.loads(json.dumps(verified_label(()))) == "-"
+
+
+def test_a_branch_the_integration_branch_already_has_lands_as_already_merged(
+    project: Path,
+) -> None:
+    a = member(project, "a", {"use_a.py": "print('a')\n"})
+    record = convoy(project, a)
+    first = landed(record, a, CHECKS)
+    head = branch_head(project, record.integration_branch)
+    again = landed(record, a.model_copy(update={"rounds": (first,)}), CHECKS)
+    assert again.verdict is RoundVerdict.LANDED and again.number == 2
+    assert verified_label((first, again)) == "already merged"
+    assert branch_head(project, record.integration_branch) == head
