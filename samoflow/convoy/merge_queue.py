@@ -82,6 +82,9 @@ def land(
     logs = SessionFiles(Path(member.session_dir)).logs
     try:
         report = run_checks(worktree, checks, logs, label=f"merge-round-{number}")
+    except BaseException:
+        roll_back(worktree, record.integration_branch, old_head)  # checks that could not run
+        raise
     finally:
         clean_worktree(worktree)  # what the checks wrote goes, green or red
     if report.passed:
