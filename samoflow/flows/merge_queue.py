@@ -29,7 +29,7 @@ from samoflow.convoy.record import (
 )
 from samoflow.convoy.rounds import MergeRound, PendingMerge, RoundVerdict
 from samoflow.prefect_api.merge_lock import repository_merge_lock
-from samoflow.project import ChecksConfig, load_config
+from samoflow.project import ChecksConfig, ProjectError, load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.reopen import block_finished
 from samoflow.tasks.merge_queue import merge_member, open_integration, send_fixup
@@ -42,7 +42,10 @@ def merge_finished(path: Path) -> ConvoyRecord:
     record = read_convoy(path)
     if not members_to_merge(record) and record.pending_merge is None:
         return record  # no lock taken when there is nothing to merge
-    checks = load_config(Path(record.repo)).checks
+    try:
+        checks = load_config(Path(record.repo)).checks
+    except ProjectError as error:  # nothing lands unchecked by mistake: the config is fixed first
+        return _refused(path, record, f"the project's config is unusable: {error}")
     with repository_merge_lock(Path(record.repo)):
         record = read_convoy(path)
         if record.pending_merge is not None:
@@ -67,6 +70,17 @@ def merge_one(
     record = _save(path, record.model_copy(update={"pending_merge": pending}))
     result, merged = merge_member(record, member, checks, old_head, number)
     return _settled(path, record, member, result, merged, checks)
+
+
+def _refused(path: Path, record: ConvoyRecord, detail: str) -> ConvoyRecord:
+    """Every member waiting to merge gets a failed round (tried again at the next merge)."""
+    for member in members_to_merge(record):
+        failed = MergeResult(status=MergeStatus.FAILED, branch=member.branch, detail=detail)
+        number = len(member.rounds) + 1
+        merged = MergeRound(number=number, verdict=RoundVerdict.FAILED, detail=detail)
+        updated = member.model_copy(update={"merge": failed, "rounds": (*member.rounds, merged)})
+        record = record.with_member(updated)
+    return _save(path, record)
 
 
 def _settled(

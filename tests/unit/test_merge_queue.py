@@ -217,3 +217,18 @@ def test_a_branch_the_integration_branch_already_has_lands_as_already_merged(
     assert again.verdict is RoundVerdict.LANDED and again.number == 2
     assert verified_label((first, again)) == "already merged"
     assert branch_head(project, record.integration_branch) == head
+
+
+def test_a_broken_project_config_lands_nothing_and_says_why(project: Path) -> None:
+    from samoflow.convoy.record import write_convoy
+    from samoflow.flows.merge_queue import merge_finished
+
+    a = member(project, "a", {"use_a.py": "print('a')\n"})
+    path = project.parent / "q.json"
+    write_convoy(path, convoy(project, a))
+    (project / ".samoflow.toml").write_text("[checks]\ncommands = 3\n")
+    (landed_record,) = merge_finished(path).members
+    assert landed_record.merge is not None and landed_record.merge.status is MergeStatus.FAILED
+    assert "config is unusable" in (landed_record.merge.detail or "")
+    assert landed_record.rounds[-1].verdict is RoundVerdict.FAILED
+    assert not git.Repo(project).git.branch("--list", "samoflow/convoy/q")  # nothing merged
