@@ -27,6 +27,7 @@ from samoflow.convoy.record import (
 )
 from samoflow.convoy.rounds import verified_label
 from samoflow.convoy.setup import open_worker_convoy, requested_workers
+from samoflow.delivery.status import verification_of
 from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
 from samoflow.project import ProjectError
@@ -90,7 +91,8 @@ def publish_table(record: ConvoyRecord) -> None:
             "duration s": m.duration_seconds,
             "restarts": m.restarts,
             "merge": m.merge.describe() if m.merge else "",
-            "verified": verified_label(m.rounds),
+            "verified": verification_of(SessionFiles(Path(m.session_dir))).verified,
+            "merge queue": verified_label(m.rounds),
             "merge rounds": len(m.rounds),
             "note": (m.note or "")[:200],
         }

@@ -16,6 +16,7 @@ from samoflow.convoy.rounds import RoundVerdict
 from samoflow.prefect_api.merge_lock import merge_lock_name, repository_merge_lock
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, load_state
+from samoflow.tasks.convoy import table_key
 from samoflow.workspace.merge import MergeStatus
 from tests.support.convoys import run_plan, use_slack, write_plan
 from tests.support.merge_queue import (
@@ -84,6 +85,12 @@ def test_b_is_sent_back_for_a_red_check_c_for_a_conflict_and_all_land_green(
     integration = git.Repo(record.integration_worktree)
     assert not integration.is_dirty(untracked_files=True)
     assert (Path(record.integration_worktree) / "shared.txt").read_text() == "from c\nfrom a\n"
+    rows = {r["member"]: r for r in convoy_table("queue")}
+    assert {n: (r["merge queue"], r["merge rounds"]) for n, r in rows.items()} == {
+        "a": ("checks green", 1),
+        "b": ("checks green", 2),
+        "c": ("checks green", 2),
+    }
     (notice,) = [t for t in slack.texts() if "convoy queue finished" in t]
     assert "Merge queue rounds:" in notice
     for line in (
@@ -94,6 +101,14 @@ def test_b_is_sent_back_for_a_red_check_c_for_a_conflict_and_all_land_green(
         "a round 1: landed, checks green",
     ):
         assert line in notice, notice
+
+
+def convoy_table(name: str) -> list[dict[str, object]]:
+    """The convoy's member table artifact, as the Prefect UI shows it."""
+    with get_client(sync_client=True) as client:
+        by_key = {a.key: a for a in client.read_latest_artifacts()}
+    data = by_key[table_key(name)].data
+    return list(json.loads(data) if isinstance(data, str) else data)  # type: ignore[arg-type]
 
 
 def assert_green_after_every_merge(repo: Path, branch: str, landed: list[str | None]) -> None:
