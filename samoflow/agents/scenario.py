@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +27,9 @@ class Step(BaseModel):
     kill_on_attempts: list[int] = Field(default_factory=list)  # SIGKILL itself
     crash_on_attempts: list[int] = Field(default_factory=list)  # exit 3 before signalling
     overview: str | None = None  # "init" creates it, "update" records the iteration
+    # A merge-queue fix-up: `git merge` the integration branch the message names, conflicts
+    # resolved by this rule ("union" keeps both sides' lines), before `write` and `commit`.
+    merge_integration: Literal["ours", "theirs", "union"] | None = None
     write: dict[str, str] = Field(default_factory=dict)  # paths in the working dir
     commit: str | None = None
     echo_inbox: bool = False  # copy unread inbox messages into the overview
@@ -44,6 +47,8 @@ class Scenario(BaseModel):
     name: str = "scenario"
     repeat_last: bool = False
     steps: list[Step]
+    # Played from its start when a `merge_fixup` message is in the inbox, one per iteration.
+    on_merge_fixup: list[Step] = Field(default_factory=list)
     # Run instead of the next step while a `check_failure` message is unread; the steps
     # after it keep their order (each handled failure shifts them by one iteration).
     on_check_failure: Step | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from samoflow.agents.scenario import Scenario, Step, load_scenario
+from samoflow.agents.scripted_fixup import fixup_branch, fixup_step, merge_integration
 from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_text
 from samoflow.economy.usage_report import USAGE_PREFIX
 from samoflow.session import files
@@ -132,6 +133,8 @@ def run_step(step: Step, session: Path, working_dir: Path, hook: dict[str, Any])
     _misbehave(step, attempt)
     if step.overview:
         _write_overview(session, hook, step)
+    if step.merge_integration:
+        merge_integration(working_dir, fixup_branch(session), step.merge_integration, GIT_IDENTITY)
     for relative, content in step.write.items():
         target = working_dir / _render(relative, hook)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         "inbox": [m.get("id") for m in _unread_inbox(session)],
     }
     atomic_append_line(session / files.LOGS / "scripted-seen.jsonl", json.dumps(seen))
-    step = _choose_step(load_scenario(args.scenario), session, int(hook["iteration"]))
+    scenario = load_scenario(args.scenario)
+    iteration = int(hook["iteration"])
+    step = fixup_step(scenario, session, iteration) or _choose_step(scenario, session, iteration)
     if step is None:
         atomic_write_json(
             session / files.SIGNAL,

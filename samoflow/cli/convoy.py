@@ -30,6 +30,7 @@ from samoflow.convoy.record import (
     list_convoys,
     read_convoy,
 )
+from samoflow.convoy.rounds import verified_label
 from samoflow.convoy.setup import prepare_plan
 from samoflow.delivery.status import verification_of
 from samoflow.project import ProjectConfig
@@ -49,7 +50,10 @@ USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
 
 
 def _summary(record: ConvoyRecord) -> Table:
-    table = Table("member", "state", "phase", "iterations", "cost $", "verified", "merge", "note")
+    table = Table(
+        "member", "state", "phase", "iterations", "cost $", "verified", "merge", "merge queue",
+        "note",
+    )
     for m in record.members:
         table.add_row(
             m.name,
@@ -59,6 +63,7 @@ def _summary(record: ConvoyRecord) -> Table:
             f"{m.cost_usd:.4f}",
             verification_of(SessionFiles(Path(m.session_dir))).verified,
             m.merge.describe() if m.merge else "-",
+            verified_label(m.rounds),
             (m.note or "")[:50],
         )
     return table
@@ -185,13 +190,19 @@ def convoys(repo: RepoOption = Path(".")) -> None:
     """Every convoy of the project: members done of total, integration branch, notice."""
     config = project_config(repo)
     table = Table(
-        "convoy", "done/total", "states", "merges", "integration branch", "completion notice"
+        "convoy",
+        "done/total",
+        "states",
+        "merges",
+        "verified",
+        "integration branch",
+        "completion notice",
     )
     for path in list_convoys(config.sessions):
         try:
             record = read_convoy(path)
         except ConvoyError as error:
-            table.add_row(path.stem, "?", str(error)[:60], "", "", "")
+            table.add_row(path.stem, "?", str(error)[:60], "", "", "", "")
             continue
         done, total = record.done_of_total()
         states = ", ".join(sorted({m.state.value for m in record.members}))
@@ -199,9 +210,17 @@ def convoys(repo: RepoOption = Path(".")) -> None:
             states = f"[yellow]{states}, not clean[/yellow]"  # a conflict is never plain "done"
         notice = record.notice
         told = "not yet" if notice is None else ("sent" if notice.sent_at else "queued")
-        row = [record.name, f"{done}/{total}", states, merge_summary(record)]
+        row = [record.name, f"{done}/{total}", states, merge_summary(record), _verified(record)]
         table.add_row(*row, record.integration_branch, told)
     console.print(table)
+
+
+def _verified(record: ConvoyRecord) -> str:
+    """`2 checks green, 1 unverified (no checks)`: each member's last merge round, counted."""
+    labels = [verified_label(m.rounds) for m in record.members if m.rounds]
+    if not labels:
+        return "-"
+    return ", ".join(f"{labels.count(label)} {label}" for label in dict.fromkeys(labels))
 
 
 DEMO_PLAN = """# samoflow demo convoy: three scripted sessions in parallel worktrees

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from samoflow.convoy.record import ConvoyMember, ConvoyRecord, MemberState
+from samoflow.convoy.rounds import failed_rounds, verified_label
 from samoflow.notices.slack import (
     SECTION_LIMIT,
     SlackPayload,
@@ -25,7 +26,7 @@ _ICON = {
 }
 
 
-MERGE_TROUBLE = frozenset({MergeStatus.CONFLICT, MergeStatus.FAILED})
+MERGE_TROUBLE = frozenset({MergeStatus.CONFLICT, MergeStatus.FAILED, MergeStatus.RED})
 TROUBLE_ICON = "⚠️"
 
 
@@ -65,6 +66,7 @@ def member_line(member: ConvoyMember) -> str:
         f"{duration:.0f} s" if duration is not None else "? s",
         f"${member.cost_usd:.4f}",
         merge,
+        verified_label(member.rounds),
     ]
     line = " · ".join(parts)
     if member.state is not MemberState.DONE and member.note:
@@ -72,20 +74,38 @@ def member_line(member: ConvoyMember) -> str:
     return line
 
 
+def rounds_lines(record: ConvoyRecord) -> list[str]:
+    """The merge queue's rounds in the order they happened: `3. b round 1: check ... red`."""
+    rounds = sorted(
+        ((r.at, m.name, r) for m in record.members for r in m.rounds), key=lambda t: t[0]
+    )
+    return [
+        f"{n}. {name} round {r.number}: {r.describe()}"
+        for n, (_, name, r) in enumerate(rounds, start=1)
+    ]
+
+
 def convoy_counts(record: ConvoyRecord) -> dict[str, int]:
     counts: dict[str, int] = {}
     for member in record.members:
         counts[member.state.value] = counts.get(member.state.value, 0) + 1
-    for status in (MergeStatus.CONFLICT, MergeStatus.FAILED):
+    for status in (MergeStatus.CONFLICT, MergeStatus.FAILED, MergeStatus.RED):
         found = sum(1 for m in record.members if m.merge and m.merge.status is status)
         if found:
             counts[f"merge {status.value}"] = found
+    sent_back = sum(1 for m in record.members if failed_rounds(m.rounds))
+    if sent_back:
+        counts["sent back by the merge queue"] = sent_back
     return counts
 
 
 def cleanly_done(record: ConvoyRecord) -> bool:
     """Every member done and merged without a conflict or a failure."""
     return all(m.state is MemberState.DONE and not merge_trouble(m) for m in record.members)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 20] + "\n… (more rounds)"
 
 
 def convoy_payload(record: ConvoyRecord) -> SlackPayload:
@@ -109,6 +129,10 @@ def convoy_payload(record: ConvoyRecord) -> SlackPayload:
     blocks += [section_block(line) for line in lines[:MAX_MEMBER_BLOCKS]]
     if len(lines) > MAX_MEMBER_BLOCKS:
         blocks.append(context_block(f"and {len(lines) - MAX_MEMBER_BLOCKS} more members"))
+    rounds = rounds_lines(record)
+    if rounds:
+        blocks.append(section_block(_clip("*Merge queue rounds*\n" + "\n".join(rounds))))
     blocks.append(context_block(f"convoy id {record.id}"))
-    text = "\n".join([title, *[line.replace("*", "") for line in lines]])
+    merge_queue = ["Merge queue rounds:", *rounds] if rounds else []
+    text = "\n".join([title, *[line.replace("*", "") for line in lines], *merge_queue])
     return SlackPayload(text=text[:SECTION_LIMIT], blocks=tuple(blocks))

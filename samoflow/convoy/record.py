@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from samoflow.atomic import atomic_write_model
 from samoflow.clock import utcnow
+from samoflow.convoy.rounds import MergeRound, PendingMerge
 from samoflow.names import validate_slug
 from samoflow.session.files import CONVOYS_DIR, SessionFiles
 from samoflow.session.spec import AgentKind
@@ -135,6 +136,7 @@ class ConvoyMember(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     merge: MergeResult | None = None
+    rounds: tuple[MergeRound, ...] = ()  # the merge queue's attempts, in order
 
     @property
     def terminal(self) -> bool:
@@ -174,6 +176,7 @@ class ConvoyRecord(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     members: tuple[ConvoyMember, ...]
     notice: CompletionNotice | None = None
+    pending_merge: PendingMerge | None = None  # a merge in flight (see convoy/rounds.py)
 
     @property
     def complete(self) -> bool:
@@ -238,9 +241,13 @@ _LIFECYCLE_STATE = {
 
 
 def refresh_member(member: ConvoyMember, *, failure: str | None = None) -> ConvoyMember:
-    """The member as its session files say (a failed flow run is FAILED with the error)."""
+    """The member as its session files say (a failed flow run is FAILED with the error;
+    a finished one whose session was reopened, for a merge fix-up, is pending again)."""
     report = report_of(SessionFiles(Path(member.session_dir)))
     state = _LIFECYCLE_STATE.get(report.lifecycle, member.state)
+    reopened = report.lifecycle is Lifecycle.ACTIVE and state is MemberState.DONE
+    if reopened:
+        state = MemberState.PENDING
     if failure is not None and state not in TERMINAL:
         state = MemberState.FAILED
     finished = (member.finished_at or utcnow()) if state in TERMINAL else None
@@ -252,6 +259,7 @@ def refresh_member(member: ConvoyMember, *, failure: str | None = None) -> Convo
             "cost_usd": report.usage.cost_usd,
             "note": failure or report.reason or report.summary,
             "finished_at": finished,
+            **({"merge": None} if reopened else {}),
         }
     )
 
@@ -263,13 +271,17 @@ def members_to_run(record: ConvoyRecord) -> list[ConvoyMember]:
     return [m for m in record.members if m.state not in (MemberState.DONE, MemberState.BLOCKED)]
 
 
+_SETTLED = frozenset(
+    {MergeStatus.MERGED, MergeStatus.ALREADY_MERGED, MergeStatus.CONFLICT, MergeStatus.RED}
+)
+
+
 def members_to_merge(record: ConvoyRecord) -> list[ConvoyMember]:
-    """Done members not merged yet (a conflict is final: the branch is kept for a human)."""
-    settled = {MergeStatus.MERGED, MergeStatus.ALREADY_MERGED, MergeStatus.CONFLICT}
+    """Done members not merged yet (a member sent back for a fix-up has its merge cleared)."""
     return [
         m
         for m in record.members
-        if m.state is MemberState.DONE and (m.merge is None or m.merge.status not in settled)
+        if m.state is MemberState.DONE and (m.merge is None or m.merge.status not in _SETTLED)
     ]
 
 

@@ -1,4 +1,6 @@
-"""The convoy flow: several sessions at once in their worktrees, merged, announced once.
+"""The convoy flow: several sessions at once in their worktrees, merged through the merge
+queue (`flows/merge_queue.py`: one at a time, checked, sent back to fix what breaks), announced
+once.
 
 Members run concurrently on a thread pool sized by the convoy's concurrency, each thread
 blocking on one member: a session subflow in this process, or (served) a run of the session
@@ -9,7 +11,7 @@ and runs only those still unfinished.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from uuid import UUID
 
@@ -21,17 +23,15 @@ from samoflow.convoy.record import (
     ConvoyMember,
     ConvoyRecord,
     MemberState,
-    members_to_merge,
     members_to_run,
     read_convoy,
     refresh_member,
     write_convoy,
 )
-from samoflow.flows.convoy_members import in_flow_context, member_runner
-from samoflow.session.files import SessionFiles
+from samoflow.flows.convoy_members import MemberRunner, in_flow_context, member_runner
+from samoflow.flows.merge_queue import merge_finished
 from samoflow.tasks.convoy import (
     announce_completion,
-    merge_member,
     publish_progress,
     publish_table,
 )
@@ -50,7 +50,7 @@ def convoy_flow(record: str) -> ConvoyRecord:
     flush_outbox(record_now.sessions_root)  # what Slack could not take last time goes first
     progress = publish_progress(record_now, None)
     run_members(path, record_now, progress)
-    record_now = merge_finished(path)
+    record_now = read_convoy(path)
     publish_table(record_now)
     publish_progress(record_now, progress)
     return announce_completion(str(path))
@@ -66,21 +66,47 @@ def reconcile(path: Path) -> ConvoyRecord:
 
 
 def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None:
+    """Run every unfinished member; each one done goes through the merge queue at once, and
+    a member the queue sends back for a fix-up runs again (until it lands or blocks)."""
+    record = merge_finished(path)  # done members a run cut off did not merge yet
     todo = members_to_run(record)
     if not todo:
         return
     runner = member_runner(record, wave=min(record.concurrency, len(todo)))
     with ThreadPoolExecutor(record.concurrency, thread_name_prefix="convoy") as pool:
-        futures: dict[Future[int], str] = {}
+        runs = _Runs(path, runner, pool)
         for member in todo:
-            member = _started(member, reattaches=runner.reattaches)
-            record = record.with_member(member)
-            write_convoy(path, record)  # the run number names the run: recorded before it
-            futures[pool.submit(in_flow_context(runner.run), member)] = member.name
-        for future in as_completed(futures):
-            record = _finished(path, record.member(futures[future]), future)
-            publish_progress(record, progress)
-            publish_table(record)
+            record = runs.start(record, member, reattach=runner.reattaches)
+        while runs.futures:
+            finished, _ = wait(runs.futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record = _finished(path, record.member(runs.futures.pop(future)), future)
+                for member in runs.sent_back(record):  # a fresh run: never reattached
+                    record = runs.start(record, member, reattach=False)
+                publish_progress(record, progress)
+                publish_table(record)
+
+
+class _Runs:
+    """The members' runs on the pool; only the flow's main thread starts them."""
+
+    def __init__(self, path: Path, runner: MemberRunner, pool: ThreadPoolExecutor) -> None:
+        self.path, self.runner, self.pool = path, runner, pool
+        self.futures: dict[Future[int], str] = {}
+
+    def start(self, record: ConvoyRecord, member: ConvoyMember, reattach: bool) -> ConvoyRecord:
+        member = _started(member, reattaches=reattach)
+        record = record.with_member(member)
+        write_convoy(self.path, record)  # the run number names the run: recorded before it
+        self.futures[self.pool.submit(in_flow_context(self.runner.run), member)] = member.name
+        return record
+
+    def sent_back(self, record: ConvoyRecord) -> list[ConvoyMember]:
+        """Members the merge queue reopened for a fix-up and that do not run yet."""
+        running = set(self.futures.values())
+        return [
+            m for m in record.members if m.state is MemberState.PENDING and m.name not in running
+        ]
 
 
 def _started(member: ConvoyMember, *, reattaches: bool) -> ConvoyMember:
@@ -110,12 +136,3 @@ def _finished(path: Path, member: ConvoyMember, future: Future[int]) -> ConvoyRe
         record = merge_finished(path)
     return record
 
-
-def merge_finished(path: Path) -> ConvoyRecord:
-    """Merge every done, not yet merged member into the integration branch, one by one."""
-    record = read_convoy(path)
-    for member in members_to_merge(record):
-        result = merge_member(record, member.branch, SessionFiles(Path(member.session_dir)))
-        record = record.with_member(member.model_copy(update={"merge": result}))
-        write_convoy(path, record)
-    return record

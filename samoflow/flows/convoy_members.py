@@ -15,6 +15,11 @@ A crashed deployment run (its process died: the files keep the session) is start
 by the convoy, which is the one waiting for it. If another orchestrator holds the session
 meanwhile (the monitor's restart: its run then fails on the lease), the convoy waits for
 that one to finish and reads the outcome from the files.
+
+A member the merge queue sends back for a fix-up is run again the same way, with the next
+run number: a new deployment run (its key has that number), which any worker picks up; the
+`merge_fixup` message waits in Prefect for that run's first inbox delivery, and the reopened
+session resumes from its files in `testing`.
 """
 
 from __future__ import annotations

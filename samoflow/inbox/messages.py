@@ -39,6 +39,7 @@ class MessageKind(StrEnum):
     NUDGE = "nudge"
     SYSTEM = "system"
     CHECK_FAILURE = "check_failure"  # the project's checks were red when the agent said done
+    MERGE_FIXUP = "merge_fixup"  # the merge queue sends a member back to fix its branch
 
 
 class Message(BaseModel):

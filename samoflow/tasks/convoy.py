@@ -25,17 +25,16 @@ from samoflow.convoy.record import (
     read_convoy,
     write_convoy,
 )
+from samoflow.convoy.rounds import verified_label
 from samoflow.convoy.setup import open_worker_convoy, requested_workers
+from samoflow.delivery.status import verification_of
 from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
 from samoflow.project import ProjectError
 from samoflow.session.files import SessionFiles
-from samoflow.session.git_truth import verify_before_merge
 from samoflow.session.store import SessionError
 from samoflow.settings import get_settings
 from samoflow.tasks.notify import deliver
-from samoflow.workspace.ground_truth import GitTruthError
-from samoflow.workspace.merge import MergeResult, MergeStatus, merge_branch, prepare_integration
 from samoflow.workspace.worktrees import RepoError
 
 
@@ -65,32 +64,6 @@ def prepare_worker_convoy(files: SessionFiles) -> str | None:
     return str(path)
 
 
-@task(name="merge-member", cache_policy=NO_CACHE, task_run_name="merge-{branch}")
-def merge_member(record: ConvoyRecord, branch: str, files: SessionFiles) -> MergeResult:
-    """Merge one finished branch into the integration branch; a conflict is a result."""
-    try:
-        for repair in verify_before_merge(files).repairs:  # a lost branch, found again
-            get_run_logger().warning("%s: %s", branch, repair)
-    except (GitTruthError, OSError, ValueError) as error:
-        return MergeResult(status=MergeStatus.FAILED, branch=branch, detail=str(error))
-    try:
-        worktree = prepare_integration(
-            Path(record.repo),
-            Path(record.integration_worktree),
-            record.integration_branch,
-            record.base_branch,
-        )
-    except RepoError as error:
-        return MergeResult(status=MergeStatus.FAILED, branch=branch, detail=str(error))
-    result = merge_branch(worktree, branch, f"samoflow convoy {record.name}: merge {branch}")
-    log = get_run_logger()
-    if result.status is MergeStatus.CONFLICT:
-        log.warning("%s: %s", branch, result.describe())
-    else:
-        log.info("%s: %s", branch, result.describe())
-    return result
-
-
 def publish_progress(record: ConvoyRecord, artifact_id: UUID | None) -> UUID | None:
     """Members done of total, as a progress artifact updated in place."""
     done, total = record.done_of_total()
@@ -118,6 +91,9 @@ def publish_table(record: ConvoyRecord) -> None:
             "duration s": m.duration_seconds,
             "restarts": m.restarts,
             "merge": m.merge.describe() if m.merge else "",
+            "verified": verification_of(SessionFiles(Path(m.session_dir))).verified,
+            "merge queue": verified_label(m.rounds),
+            "merge rounds": len(m.rounds),
             "note": (m.note or "")[:200],
         }
         for m in record.members

@@ -31,6 +31,7 @@ class MergeStatus(StrEnum):
     ALREADY_MERGED = "already merged"  # also: a branch with nothing beyond its base
     CONFLICT = "conflict"
     FAILED = "failed"  # git refused for another reason (the detail says which)
+    RED = "checks red"  # merged, the checks failed, the integration branch moved back
 
 
 class MergeResult(BaseModel):
@@ -47,6 +48,8 @@ class MergeResult(BaseModel):
             return f"conflict in {', '.join(self.files) or '?'} (branch {self.branch} kept)"
         if self.status is MergeStatus.FAILED:
             return f"merge failed: {self.detail}"
+        if self.status is MergeStatus.RED:
+            return f"checks red after the merge ({self.detail}): rolled back"
         return self.status.value
 
 
@@ -110,3 +113,35 @@ def _undo_failed_merge(repo: git.Repo, branch: str, error: git.GitCommandError) 
         return MergeResult(status=MergeStatus.CONFLICT, branch=branch, files=conflicted)
     detail = (error.stderr or str(error)).strip().splitlines()
     return MergeResult(status=MergeStatus.FAILED, branch=branch, detail=" ".join(detail)[-300:])
+
+
+def branch_head(repo_path: Path, branch: str) -> str:
+    """The commit `branch` points at now."""
+    return str(git.Repo(repo_path).git.rev_parse("--verify", f"refs/heads/{branch}^{{commit}}"))
+
+
+def roll_back(worktree: Path, branch: str, old: str) -> None:
+    """Move the integration branch back to `old` and leave its worktree exactly at it.
+
+    `update-ref` with the expected current value moves only this one ref, and only if no
+    one moved it meanwhile; no other branch is ever forced.
+    """
+    repo = git.Repo(worktree)
+    if _merge_in_progress(repo):
+        repo.git.merge("--abort")
+    current = branch_head(worktree, branch)
+    if current != old:
+        repo.git.update_ref(
+            "-m", "samoflow merge queue: roll back", f"refs/heads/{branch}", old, current
+        )
+    clean_worktree(worktree)
+
+
+def clean_worktree(worktree: Path) -> None:
+    """Index and files as HEAD has them; untracked files a check left are removed (ignored
+    ones, like caches, stay: they never make the worktree dirty)."""
+    repo = git.Repo(worktree)
+    repo.git.reset("--hard", "HEAD")
+    repo.git.clean("-fd")
+    if repo.is_dirty(untracked_files=True):
+        raise RepoError(f"the integration worktree {worktree} stays dirty after a reset")

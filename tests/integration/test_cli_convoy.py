@@ -61,3 +61,24 @@ def test_convoys_lists_each_convoy_with_its_progress(repo: Path, tmp_path: Path)
     assert listed.returncode == 0, listed.stderr
     assert "pair" in listed.stdout and "0/2" in listed.stdout
     assert "samoflow/convoy/pair" in listed.stdout and "not yet" in listed.stdout
+
+
+def test_convoys_counts_what_the_merge_queue_verified(repo: Path, tmp_path: Path) -> None:
+    from samoflow.convoy.record import load_plan, write_convoy
+    from samoflow.convoy.rounds import MergeRound, RoundVerdict
+    from samoflow.convoy.setup import open_plan_convoy
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'name = "duo"\n[[sessions]]\nname = "a"\ntask = "t"\n'
+        '[[sessions]]\nname = "b"\ntask = "t"\n'
+    )
+    path, record = open_plan_convoy(load_plan(plan), load_config(repo), 4)
+    green = MergeRound(number=1, verdict=RoundVerdict.LANDED, verified=True)
+    red = MergeRound(number=1, verdict=RoundVerdict.RED, check="make test")
+    a, b = record.members
+    record = record.with_member(a.model_copy(update={"rounds": (green,)}))
+    write_convoy(path, record.with_member(b.model_copy(update={"rounds": (red,)})))
+    listed = cli("convoys", "--repo", str(repo))
+    assert listed.returncode == 0, listed.stderr
+    assert "1 checks green, 1 red round 1" in listed.stdout, listed.stdout

@@ -14,10 +14,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
+from samoflow.convoy.rounds import RoundVerdict
 from samoflow.settings import get_settings
 from samoflow.tasks.convoy import progress_key, table_key
 from samoflow.workspace.merge import MergeStatus
 from tests.support.convoys import full_scenario, run_plan, use_slack, write_plan, writes_shared_file
+from tests.support.merge_queue import fixup_steps
 from tests.support.slack_capture import slack_capture
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
@@ -68,39 +70,42 @@ def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
     assert parent.state is not None and parent.state.is_completed()
 
 
-def test_a_planted_conflict_is_reported_and_the_other_members_still_land(
+def test_a_planted_conflict_is_sent_back_resolved_and_lands_with_the_others(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    union = fixup_steps(rule="union")  # no checks configured: conflicts are still fixed up
     plan = write_plan(
         repo.parent,
         "clash",
         {
-            "left": full_scenario(first_step_extra=writes_shared_file("left\n")),
-            "right": full_scenario(first_step_extra=writes_shared_file("right\n")),
+            "left": full_scenario(first_step_extra=writes_shared_file("left\n")) + union,
+            "right": full_scenario(first_step_extra=writes_shared_file("right\n")) + union,
             "calm": full_scenario(),
         },
     )
     with slack_capture() as slack:
         use_slack(slack.url, monkeypatch)
         record = run_plan(plan, repo)
-    merges = {m.name: m.merge for m in record.members}
+    members = {m.name: m for m in record.members}
     assert all(m.state is MemberState.DONE for m in record.members)
-    statuses = sorted(str(merges[n].status) for n in ("left", "right"))  # type: ignore[union-attr]
-    assert statuses == ["conflict", "merged"] and merges["calm"].status is MergeStatus.MERGED  # type: ignore[union-attr]
-    loser = next(n for n in ("left", "right") if merges[n].status is MergeStatus.CONFLICT)  # type: ignore[union-attr]
-    assert merges[loser].files == ("shared.txt",)  # type: ignore[union-attr]
+    assert all(m.merge and m.merge.status is MergeStatus.MERGED for m in record.members)
+    loser = next(n for n in ("left", "right") if len(members[n].rounds) == 2)
+    first, second = members[loser].rounds
+    assert first.verdict is RoundVerdict.CONFLICT and first.files == ("shared.txt",)
+    assert second.verdict is RoundVerdict.LANDED and second.verified is None  # unverified
     main = git.Repo(repo)
-    assert f"samoflow/{loser}" in [h.name for h in main.heads]  # the branch is kept
     integration = git.Repo(repo / ".samoflow/worktrees/_convoys/clash")
     assert not integration.is_dirty(untracked_files=True)  # the failed merge left nothing
-    assert "src/greeting_calm.py" in main.git.ls_tree("-r", "--name-only", "samoflow/convoy/clash")
+    tree = main.git.ls_tree("-r", "--name-only", "samoflow/convoy/clash")
+    assert "src/greeting_calm.py" in tree
+    shared = main.git.show("samoflow/convoy/clash:shared.txt").splitlines()
+    assert sorted(shared) == ["left", "right"]  # the loser's agent kept both sides
     (message,) = completion_messages(slack.texts(), "clash")
-    assert f"conflict in shared.txt (branch samoflow/{loser} kept)" in message
-    lines = message.splitlines()
-    assert lines[0].startswith("⚠️ samoflow convoy clash finished")
-    assert "1 merge conflict" in lines[0]
-    assert any(line.startswith(f"⚠️ {loser}: done, merge conflict") for line in lines)
-    assert not any(line.startswith(f"✅ {loser}") for line in lines)  # conflicts are never a ✅
+    assert f"{loser} round 1: conflict in shared.txt" in message
+    assert f"{loser} round 2: landed, unverified" in message
+    title = message.splitlines()[0]
+    assert title.startswith("✅ samoflow convoy clash finished")  # resolved: it all landed
+    assert "1 sent back by the merge queue" in title
     listed = subprocess.run(
         [sys.executable, "-m", "samoflow.cli", "convoys", "--repo", str(repo)],
         capture_output=True,
@@ -110,7 +115,7 @@ def test_a_planted_conflict_is_reported_and_the_other_members_still_land(
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
     row = next(line for line in listed.stdout.splitlines() if "clash" in line)
-    assert "not clean" in row and f"{loser}: conflict in shared.txt" in row and "2 merged" in row
+    assert "not clean" not in row and "3 merged" in row and "3 unverified" in row
 
 
 def test_slack_answering_500_then_200_delivers_the_message_once(
