@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Name of a Prefect global concurrency limit every agent attempt holds a slot of
     # (`samoflow up` creates `samoflow-agents`); none: agents are not capped across workers.
     agent_concurrency_limit: str | None = None
+    # The Claude Code binary (`SAMOFLOW_CLAUDE_BIN`); none: `claude` on PATH.
+    claude_bin: str | None = None
     # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
     agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.

@@ -14,6 +14,7 @@ from samoflow.agents.environment import agent_environment
 from samoflow.economy.rate_limit import RateLimit, from_text
 from samoflow.economy.reset_times import from_event
 from samoflow.session.history import Usage
+from samoflow.settings import get_settings
 
 
 class ClaudeObserver:
@@ -73,14 +74,18 @@ class ClaudeObserver:
         return f"claude reported an error ({result.subtype or 'error'}): {detail}"
 
 
-def find_claude(explicit: str | None) -> str:
-    if explicit:
-        return explicit
+def find_claude(explicit: str | None = None) -> str:
+    """--agent-command, else the claude_bin setting (SAMOFLOW_CLAUDE_BIN), else PATH."""
+    candidate = explicit or get_settings().claude_bin
+    if candidate:
+        if shutil.which(candidate) is None:  # a path must be an executable file
+            raise FileNotFoundError(f"the claude binary {candidate!r} is missing or not executable")
+        return candidate
     found = shutil.which("claude")
     if found is None:
         raise FileNotFoundError(
-            "the claude binary is not on PATH: `npm install -g @anthropic-ai/claude-code` "
-            "or pass its path with --agent-command"
+            "no claude binary was found (--agent-command, SAMOFLOW_CLAUDE_BIN, PATH): "
+            "`npm install -g @anthropic-ai/claude-code`, or pass its path with --agent-command"
         )
     return found
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from samoflow.agents.choice import choose_agent
 from samoflow.flows.session import session_flow
 from samoflow.project import load_config
 from samoflow.session.spec import AgentKind, AgentSpec
@@ -19,7 +20,7 @@ def start_session_flow(
     name: str,
     task: str = "",
     dive: str | None = None,
-    agent: AgentKind = AgentKind.SCRIPTED,
+    agent: AgentKind | None = None,  # claude when its binary is found on this worker
     scenario: str | None = "full",
     agent_command: str | None = None,
     model: str | None = None,
@@ -30,7 +31,8 @@ def start_session_flow(
     if session_files(config.sessions, name).spec.exists():
         files = find_session(config.sessions, name)
     else:
-        spec = AgentSpec(kind=agent, scenario=scenario, command=agent_command, model=model)
+        kind, command = choose_agent(agent, agent_command)
+        spec = AgentSpec(kind=kind, scenario=scenario, command=command, model=model)
         files = create_session(
             config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
         )
