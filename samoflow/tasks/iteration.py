@@ -50,6 +50,11 @@ class WorkspaceBlockedError(IterationBlockedError):
     """The session's git ground truth is wrong and cannot be healed: no agent runs."""
 
 
+class AgentUnhealableError(IterationBlockedError):
+    """No login, a refused key, an unknown model, no binary: retrying cannot heal it; the
+    iteration blocks at once with the fix."""
+
+
 class RateLimitedError(RuntimeError):
     """The agent hit a rate or usage limit: not a failure; the flow waits and runs it again."""
 
@@ -113,7 +118,10 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     hook = write_iteration_hook(files, spec, load_state(files), plan, attempt, inbox)
     note_shown(files, plan.iteration, inbox)
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
-    adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
+    try:
+        adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
+    except FileNotFoundError as missing:  # the agent's binary is not on this worker
+        raise AgentUnhealableError(str(missing)) from missing
     with (
         agent_slot(settings.agent_concurrency_limit),
         watch_attempt(files, hook, settings, _tell_humans(files)) as watch,
@@ -124,6 +132,9 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     if result.rate_limit is not None:
         logger.warning("attempt %s hit a rate limit: %s", attempt, result.rate_limit.reason)
         raise RateLimitedError(result.rate_limit)
+    if result.unhealable is not None:
+        logger.error("attempt %s cannot succeed on a retry: %s", attempt, result.unhealable)
+        raise AgentUnhealableError(result.unhealable)
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
