@@ -1,0 +1,109 @@
+"""The agent a real user gets: claude by default (or a message saying how to get it), and
+errors no retry can heal (no login, a refused key, an unknown model) block at once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+from samoflow.flows.session import session_flow
+from samoflow.project import load_config
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import iterations, read_history
+from samoflow.session.spec import AgentKind, AgentSpec, read_spec
+from samoflow.session.state import Lifecycle
+from samoflow.session.store import create_session
+from tests.support.claude_cli import claude_env, find_claude_binary
+from tests.support.fake_anthropic import FakeAnthropic, error_reply
+
+CLAUDE = find_claude_binary()
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed")
+
+
+def samoflow(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "samoflow.cli", *args, "--repo", str(repo)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+
+
+def test_without_agent_and_without_claude_run_says_how_to_install_it(repo: Path) -> None:
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    if shutil.which("claude", path=path):
+        pytest.skip("a claude binary is installed system-wide")
+    env = {k: v for k, v in os.environ.items() if k != "SAMOFLOW_CLAUDE_BIN"} | {"PATH": path}
+
+    result = samoflow(repo, "run", "add a greeting", env=env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert "npm install -g @anthropic-ai/claude-code" in said and "--agent scripted" in said
+    assert not (repo / ".samoflow" / "sessions").exists()  # nothing created, nothing committed
+    assert [b.name for b in git.Repo(repo).branches] == ["main"]
+
+
+@needs_claude
+@pytest.mark.usefixtures("prefect_api")
+def test_without_agent_run_uses_claude_and_a_missing_login_blocks_at_once(
+    repo: Path, tmp_path: Path
+) -> None:
+    assert CLAUDE is not None
+    hermetic = claude_env("http://127.0.0.1:9", tmp_path / "home")  # nothing listens on :9
+    hermetic.pop("ANTHROPIC_API_KEY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
+    env |= {**hermetic, "SAMOFLOW_CLAUDE_BIN": str(CLAUDE)}
+
+    result = samoflow(repo, "run", "add a greeting", "--session", "nologin", env=env)
+
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    files = SessionFiles(repo / ".samoflow" / "sessions" / "nologin")
+    agent = read_spec(files.spec).agent
+    assert agent.kind is AgentKind.CLAUDE and agent.command == str(CLAUDE)
+    (entry,) = iterations(read_history(files.history))
+    assert entry.outcome == "blocked" and entry.attempts == 1  # not retried as transient
+    assert "not logged in" in (entry.reason or "") and "/login" in (entry.reason or "")
+    assert "not logged in" in " ".join(result.stdout.split())
+
+
+def run_against(api: FakeAnthropic, repo: Path, home: Path, name: str) -> SessionFiles:
+    assert CLAUDE is not None
+    env = {**claude_env(api.base_url, home), "CLAUDE_CODE_MAX_RETRIES": "0"}
+    files = create_session(
+        load_config(repo), name=name, task="add a greeting", dive=None,
+        agent=AgentSpec(kind=AgentKind.CLAUDE, command=str(CLAUDE), model="claude-sonnet-4-5",
+                        max_turns=5, timeout_seconds=120, env=env),
+    )
+    report = session_flow(str(files.root))
+    assert report.lifecycle is Lifecycle.BLOCKED, report
+    return files
+
+
+@needs_claude
+@pytest.mark.usefixtures("prefect_api")
+def test_a_refused_api_key_blocks_at_once_with_the_fix(repo: Path, tmp_path: Path) -> None:
+    with FakeAnthropic(lambda body, call: error_reply(401, message="invalid x-api-key")) as api:
+        files = run_against(api, repo, tmp_path / "home", "badkey")
+        calls = api.main_calls
+
+    (entry,) = iterations(read_history(files.history))
+    assert entry.attempts == 1 and calls == 1
+    assert "the API refused the key (HTTP 401" in (entry.reason or "")
+    assert "AgentConfig block" in (entry.reason or "")
+
+
+@needs_claude
+@pytest.mark.usefixtures("prefect_api")
+def test_an_unknown_model_blocks_at_once_with_the_fix(repo: Path, tmp_path: Path) -> None:
+    with FakeAnthropic(lambda body, call: error_reply(404, message="model: not found")) as api:
+        files = run_against(api, repo, tmp_path / "home", "nomodel")
+
+    (entry,) = iterations(read_history(files.history))
+    assert entry.attempts == 1 and "--model" in (entry.reason or "")
+    assert "unknown or not available" in (entry.reason or "")
+    assert sorted(p.name for p in files.logs.glob("*.log")) == ["0001-init-attempt1.log"]
