@@ -52,16 +52,16 @@ def _orchestrator(files: SessionFiles, report: SessionReport) -> tuple[str, str]
     """(state, note) when an active session has no live orchestrator, else None."""
     if report.lifecycle is not Lifecycle.ACTIVE:
         return None
-    fix = f"resume with `samoflow run --session {files.name}`"
+    fix = f"resume: samoflow run --session {files.name}"  # first: the table cuts the note
     lease = read_lease(files.lease)
     if lease is None:
-        return STOPPED, f"no orchestrator runs it: {fix}"
+        return STOPPED, f"{fix} (no orchestrator runs it)"
     seen = liveness(lease, now=utcnow(), stale_seconds=get_settings().lease_stale_seconds)
     if seen is Liveness.DEAD:
-        return DEAD, f"orchestrator pid {lease.pid} is gone: {fix}"
+        return DEAD, f"{fix} (its orchestrator, pid {lease.pid}, is gone)"
     if seen is Liveness.HUNG:
         age = lease.heartbeat_age(utcnow())
-        return DEAD, f"orchestrator pid {lease.pid} silent for {age:.0f} s: {fix}"
+        return DEAD, f"{fix} (its orchestrator, pid {lease.pid}, silent for {age:.0f} s)"
     return None
 
 
