@@ -48,7 +48,10 @@ def _agent_spec(
     scenario: str | None,
     model: str | None,
     timeout: float | None,
+    block: str | None = None,
 ) -> AgentSpec:
+    if block is not None:
+        return _block_spec(block, AgentSpec(model=model, timeout_seconds=timeout, block=block))
     try:
         agent, agent_command = choose_agent(agent, agent_command)
     except NoAgentError as error:
@@ -60,6 +63,22 @@ def _agent_spec(
     return AgentSpec(
         kind=agent, command=agent_command, scenario=scenario, model=model, timeout_seconds=timeout
     )
+
+
+def _block_spec(name: str, base: AgentSpec) -> AgentSpec:
+    """The agent an AgentConfig block names (checked now; read again before every attempt)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    served = served_api()
+    if served is not None:  # the block lives on the server `samoflow up` serves
+        os.environ.setdefault("PREFECT_API_URL", served)
+    from samoflow.blocks.agent_config import AgentConfig
+
+    try:
+        block = AgentConfig.load(name)
+    except ValueError as error:  # Prefect: "Unable to find block document named ..."
+        fail(f"no AgentConfig block {name!r} ({error}); create it in the Prefect UI (Blocks)")
+    assert isinstance(block, AgentConfig)
+    return block.apply_to(base)
 
 
 def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
@@ -99,6 +118,9 @@ def run(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
+    agent_block: Annotated[
+        str | None, typer.Option(help="An AgentConfig block: agent, model, timeout, key.")
+    ] = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
@@ -117,7 +139,7 @@ def run(
     task = task_option or task
 
     def make_spec() -> AgentSpec:
-        return _agent_spec(agent, agent_command, scenario, model, timeout)
+        return _agent_spec(agent, agent_command, scenario, model, timeout, agent_block)
 
     if config_file is not None:  # samocode's command line: its folders, its session names
         from samoflow.cli.samocode import samocode_session

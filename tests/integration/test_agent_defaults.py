@@ -3,15 +3,19 @@ errors no retry can heal (no login, a refused key, an unknown model) block at on
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
+from pydantic import SecretStr
 
+from samoflow.blocks.agent_config import AgentConfig
 from samoflow.flows.session import session_flow
 from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
@@ -20,7 +24,13 @@ from samoflow.session.spec import AgentKind, AgentSpec, read_spec
 from samoflow.session.state import Lifecycle
 from samoflow.session.store import create_session
 from tests.support.claude_cli import claude_env, find_claude_binary
-from tests.support.fake_anthropic import FakeAnthropic, error_reply
+from tests.support.fake_anthropic import (
+    FakeAnthropic,
+    Reply,
+    error_reply,
+    tool_reply,
+    write_file_reply,
+)
 
 CLAUDE = find_claude_binary()
 needs_claude = pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed")
@@ -107,3 +117,47 @@ def test_an_unknown_model_blocks_at_once_with_the_fix(repo: Path, tmp_path: Path
     assert entry.attempts == 1 and "--model" in (entry.reason or "")
     assert "unknown or not available" in (entry.reason or "")
     assert sorted(p.name for p in files.logs.glob("*.log")) == ["0001-init-attempt1.log"]
+
+
+@needs_claude
+@pytest.mark.usefixtures("prefect_api")
+def test_a_session_that_names_an_agent_config_block_runs_with_every_field_of_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    assert CLAUDE is not None
+    session = repo / ".samoflow" / "sessions" / "blocky"
+    signal = {"status": "blocked", "reason": "the block's agent ran"}
+
+    def script(body: dict[str, Any], call: int) -> Reply:
+        if call == 0:
+            return write_file_reply(session / "_signal.json", json.dumps(signal))
+        return tool_reply("Bash", {"command": "true", "description": "keep going"})
+
+    with FakeAnthropic(script) as api:
+        AgentConfig(
+            kind=AgentKind.CLAUDE, command=str(CLAUDE), model="claude-block-model", max_turns=2,
+            timeout_seconds=99, base_url=api.base_url, api_key=SecretStr("sk-ant-from-block"),
+        ).save("blocky-agent", overwrite=True)
+        hermetic = claude_env("http://127.0.0.1:9", tmp_path / "home")  # the block's URL wins
+        hermetic.pop("ANTHROPIC_API_KEY")  # and the block's key: no other one exists
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))}
+        env |= hermetic | {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                           "SAMOFLOW_ITERATION_RETRIES": "0"}
+        env.pop("SAMOFLOW_CLAUDE_BIN", None)  # the binary comes from the block too
+
+        result = samoflow(repo, "run", "add a greeting", "--session", "blocky",
+                          "--agent-block", "blocky-agent", env=env)
+        models = {request["model"] for request in api.main_requests}
+        calls = api.main_calls
+
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    files = SessionFiles(session)
+    agent = read_spec(files.spec).agent
+    assert (agent.kind, agent.block) == (AgentKind.CLAUDE, "blocky-agent")
+    assert agent.command == str(CLAUDE)
+    assert agent.timeout_seconds == 99 and agent.model == "claude-block-model"
+    assert models == {"claude-block-model"}  # model, base_url and key from the block
+    assert calls == 2  # max_turns from the block: the CLI stopped after two turns
+    (entry,) = iterations(read_history(files.history))
+    assert "error_max_turns" in (entry.reason or "") and entry.attempts == 1
+    assert "sk-ant-from-block" not in files.spec.read_text()
