@@ -23,6 +23,7 @@ from samoflow.cli.common import (
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.delivery.status import verification_of
+from samoflow.health.lease import running_elsewhere
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.session.files import SessionFiles, is_session_dir
@@ -40,6 +41,7 @@ from samoflow.session.store import (
     unblock,
     unused_name,
 )
+from samoflow.settings import get_settings
 
 
 def _agent_spec(
@@ -193,7 +195,8 @@ def _open_or_create(
     try:
         if session is not None and is_session_dir(config.sessions / validate_slug(session)):
             files = find_session(config.sessions, session)
-            load_state_repaired(files)  # a broken history row must not stop the resume
+            if not running_elsewhere(files, get_settings()):  # a live one repairs its own
+                load_state_repaired(files)  # a broken history row must not stop the resume
             unblock(files, "resumed by `samoflow run` after a block")
             return files
         name = validate_slug(session) if session else unused_name(config.sessions, task)
