@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import queue
 import subprocess
 import sys
@@ -134,3 +135,28 @@ def test_watch_shows_what_changed_since_the_last_table(repo: Path) -> None:
     finally:
         watch.terminate()
         watch.wait(timeout=30)
+
+
+def test_watch_in_a_terminal_redraws_one_table_in_place(repo: Path) -> None:
+    active(repo, "redrawn")
+    leader, follower = pty.openpty()
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "samoflow.cli", "status", "--watch", "--interval", "0.1",
+         "--count", "3", "--repo", str(repo)],
+        stdin=follower, stdout=follower, stderr=follower, env={**ENV, "TERM": "xterm"},
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert watch.wait(timeout=60) == 0, seen.decode(errors="replace")[-2000:]
+    text = seen.decode(errors="replace")
+    assert "redrawn" in text and "samoflow status at" not in text  # no new table per refresh
+    assert "\x1b[" in text and "\x1b[2K" in text  # the previous table is erased, then redrawn
