@@ -15,14 +15,17 @@ import git
 import pytest
 from pydantic import SecretStr
 
+from samoflow.agents.choice import NoAgentError
 from samoflow.blocks.agent_config import AgentConfig
 from samoflow.flows.session import session_flow
+from samoflow.flows.start_session import start_session_flow
 from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import iterations, read_history
 from samoflow.session.spec import AgentKind, AgentSpec, read_spec
 from samoflow.session.state import Lifecycle
 from samoflow.session.store import create_session
+from samoflow.settings import get_settings
 from tests.support.claude_cli import claude_env, find_claude_binary
 from tests.support.fake_anthropic import (
     FakeAnthropic,
@@ -161,3 +164,38 @@ def test_a_session_that_names_an_agent_config_block_runs_with_every_field_of_it(
     (entry,) = iterations(read_history(files.history))
     assert "error_max_turns" in (entry.reason or "") and entry.attempts == 1
     assert "sk-ant-from-block" not in files.spec.read_text()
+
+
+SAY_BASE_URL = (
+    "sh -c 'printf \"{\\\"status\\\": \\\"blocked\\\", \\\"reason\\\": \\\"%s\\\"}\" "
+    "\"$ANTHROPIC_BASE_URL\" > \"$SAMOFLOW_SESSION_DIR/_signal.json\"'"
+)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_start_deployment_takes_the_agent_from_a_named_block(repo: Path) -> None:
+    AgentConfig(
+        kind=AgentKind.COMMAND, command=SAY_BASE_URL, base_url="http://proxy.invalid:8080",
+        timeout_seconds=42, max_turns=7,
+    ).save("start-agent", overwrite=True)
+
+    report = start_session_flow(str(repo), "started", task="say the proxy",
+                                agent_block="start-agent")
+
+    assert report.lifecycle is Lifecycle.BLOCKED and report.reason == "http://proxy.invalid:8080"
+    agent = read_spec(SessionFiles(repo / ".samoflow/sessions/started").spec).agent
+    assert (agent.kind, agent.block, agent.timeout_seconds, agent.max_turns) == (
+        AgentKind.COMMAND, "start-agent", 42, 7
+    )
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_start_deployment_without_an_agent_and_without_claude_says_how_to_get_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SAMOFLOW_CLAUDE_BIN", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    get_settings.cache_clear()
+    with pytest.raises(NoAgentError, match="npm install -g @anthropic-ai/claude-code"):
+        start_session_flow(str(repo), "nobody", task="anything")
+    assert not (repo / ".samoflow/sessions/nobody").exists()
