@@ -147,8 +147,7 @@ def run(
         from samoflow.cli.samocode import samocode_session
 
         files = samocode_session(
-            config_file, session, task=task, dive=dive, agent=make_spec(),
-            auto_approve=auto_approve,
+            config_file, session, task=task, dive=dive, agent=make_spec, auto_approve=auto_approve
         )
     else:
         files = _open_or_create(
