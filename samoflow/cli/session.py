@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from samoflow.agents.choice import NoAgentError, choose_agent
-from samoflow.agents.scenario import resolve_scenario_path
+from samoflow.cli.agent_option import agent_spec
 from samoflow.cli.common import (
     USER_ERRORS,
     RepoOption,
@@ -42,45 +41,6 @@ from samoflow.session.store import (
     unused_name,
 )
 from samoflow.settings import get_settings
-
-
-def _agent_spec(
-    agent: AgentKind | None,
-    agent_command: str | None,
-    scenario: str | None,
-    model: str | None,
-    timeout: float | None,
-    block: str | None = None,
-) -> AgentSpec:
-    if block is not None:
-        return _block_spec(block, AgentSpec(model=model, timeout_seconds=timeout, block=block))
-    try:
-        agent, agent_command = choose_agent(agent, agent_command)
-    except NoAgentError as error:
-        fail(str(error))
-    if agent is AgentKind.COMMAND and not agent_command:
-        fail("--agent command needs --agent-command 'CLI ...'")
-    if agent is AgentKind.SCRIPTED:
-        scenario = str(resolve_scenario_path(scenario or "full"))
-    return AgentSpec(
-        kind=agent, command=agent_command, scenario=scenario, model=model, timeout_seconds=timeout
-    )
-
-
-def _block_spec(name: str, base: AgentSpec) -> AgentSpec:
-    """The agent an AgentConfig block names (checked now; read again before every attempt)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    served = served_api()
-    if served is not None:  # the block lives on the server `samoflow up` serves
-        os.environ.setdefault("PREFECT_API_URL", served)
-    from samoflow.blocks.agent_config import AgentConfig
-
-    try:
-        block = AgentConfig.load(name)
-    except ValueError as error:  # Prefect: "Unable to find block document named ..."
-        fail(f"no AgentConfig block {name!r} ({error}); create it in the Prefect UI (Blocks)")
-    assert isinstance(block, AgentConfig)
-    return block.apply_to(base)
 
 
 def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
@@ -141,7 +101,7 @@ def run(
     task = task_option or task
 
     def make_spec() -> AgentSpec:
-        return _agent_spec(agent, agent_command, scenario, model, timeout, agent_block)
+        return agent_spec(agent, agent_command, scenario, model, timeout, agent_block)
 
     if config_file is not None:  # samocode's command line: its folders, its session names
         from samoflow.cli.samocode import samocode_session
@@ -301,7 +261,7 @@ def demo(
         name="greeting",
         task="Add a greeting function with a test",
         dive="the src package",
-        agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
+        agent=agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
         auto_approve_gates=True,
     )
     console.print(f"demo project: {project}")
