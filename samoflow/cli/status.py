@@ -104,13 +104,13 @@ def _figures(row: StatusRow) -> list[str]:
     r, v = row.report, row.verification
     if r is None or v is None:
         return [""] * 7
-    context = f"{r.context_peak_tokens:,} peak, {r.compactions} compacted"
+    peak = r.context_peak_tokens
     return [
         r.phase,
         str(r.iterations),
         f"{r.usage.cost_usd:.4f}",
         f"{r.usage.input_tokens}/{r.usage.output_tokens}",
-        context if r.context_peak_tokens else "",
+        f"{peak:,} peak, {r.compactions} compacted" if peak else "",
         v.verified,
         v.pull_request_url or "-",
     ]
