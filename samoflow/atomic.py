@@ -15,11 +15,15 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` so readers see the old or the new content, never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -38,10 +42,10 @@ def atomic_write_model(path: Path, model: BaseModel) -> None:
 
 def atomic_append_line(path: Path, line: str) -> None:
     """Append one line by rewriting the file atomically: a crash never leaves half a line."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    atomic_write_text(path, existing + line.rstrip("\n") + "\n")
+    existing = path.read_bytes() if path.exists() else b""  # bytes: a broken row stays as it was
+    if existing and not existing.endswith(b"\n"):
+        existing += b"\n"
+    atomic_write_bytes(path, existing + line.rstrip("\n").encode("utf-8") + b"\n")
 
 
 def read_model(path: Path, model: type[ModelT]) -> ModelT | None:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # temporary server per process (two of them on one SQLite file stall each other).
     prefect_api: Literal["shared", "embedded"] = "shared"
     local_server_idle_seconds: float = Field(60.0, ge=0)
+    # The Claude Code binary (`SAMOFLOW_CLAUDE_BIN`); none: `claude` on PATH.
+    claude_bin: str | None = None
     # Name of an AgentConfig block whose API key is handed to agent processes (none: no key).
     agent_block: str | None = None
     # How many characters of agent output an iteration keeps for its error message.

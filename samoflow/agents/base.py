@@ -43,6 +43,7 @@ class AgentResult(BaseModel):
     error: str | None = None  # what the adapter itself saw go wrong (e.g. an API error)
     rate_limit: RateLimit | None = None  # limited, not failed: wait for the reset, run again
     context: ContextReport | None = None  # context use, when the agent's stream tells it
+    unhealable: str | None = None  # an error no retry heals (no login, bad key): with its fix
 
     @property
     def failed(self) -> bool:
@@ -68,6 +69,10 @@ class OutputObserver(Protocol):
     def usage(self) -> Usage: ...
 
     def error(self) -> str | None: ...
+
+    def unhealable(self) -> str | None:
+        """An error that retrying cannot heal (not logged in, a refused key), with its fix."""
+        ...
 
     def rate_limit(self, failed: bool) -> RateLimit | None:
         """The limit the agent ran into; generic output patterns count only when it failed."""

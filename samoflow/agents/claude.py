@@ -14,6 +14,7 @@ from samoflow.agents.environment import agent_environment
 from samoflow.economy.rate_limit import RateLimit, from_text
 from samoflow.economy.reset_times import from_event
 from samoflow.session.history import Usage
+from samoflow.settings import get_settings
 
 
 class ClaudeObserver:
@@ -65,6 +66,14 @@ class ClaudeObserver:
     def context(self) -> ContextWatch:
         return self._context
 
+    def unhealable(self) -> str | None:
+        result = self._parser.result
+        if result is None or not result.is_error:
+            return None
+        return unhealable_error(
+            self._parser.assistant_error, result.api_error_status, result.result_text or ""
+        )
+
     def error(self) -> str | None:
         result = self._parser.result
         if result is None or not result.is_error:
@@ -73,14 +82,41 @@ class ClaudeObserver:
         return f"claude reported an error ({result.subtype or 'error'}): {detail}"
 
 
-def find_claude(explicit: str | None) -> str:
-    if explicit:
-        return explicit
+KEY_FIX = (
+    "give samoflow an API key (an AgentConfig block named by --agent-block or "
+    "SAMOFLOW_AGENT_BLOCK, or ANTHROPIC_API_KEY where the worker runs) or run `claude` once and "
+    "`/login` as the user that runs samoflow; then resume the session"
+)
+
+
+def unhealable_error(kind: str | None, status: int | None, text: str) -> str | None:
+    """Errors Claude Code reports that no retry heals (seen with 2.1: the synthetic assistant
+    message's `error` and the result's `api_error_status`), each with its fix."""
+    said = " ".join(text.split())[:200]
+    if "not logged in" in said.lower():
+        return f"claude is not logged in ({said}): {KEY_FIX}"
+    if kind == "authentication_failed" or status in (401, 403):
+        return f"the API refused the key (HTTP {status or 401}: {said}): {KEY_FIX}"
+    if kind == "model_not_found" or status == 404:
+        return (
+            f"the model is unknown or not available to this key ({said}): pick another with "
+            "--model (or the AgentConfig block's model); then resume the session"
+        )
+    return None
+
+
+def find_claude(explicit: str | None = None) -> str:
+    """--agent-command, else the claude_bin setting (SAMOFLOW_CLAUDE_BIN), else PATH."""
+    candidate = explicit or get_settings().claude_bin
+    if candidate:
+        if shutil.which(candidate) is None:  # a path must be an executable file
+            raise FileNotFoundError(f"the claude binary {candidate!r} is missing or not executable")
+        return candidate
     found = shutil.which("claude")
     if found is None:
         raise FileNotFoundError(
-            "the claude binary is not on PATH: `npm install -g @anthropic-ai/claude-code` "
-            "or pass its path with --agent-command"
+            "no claude binary was found (--agent-command, SAMOFLOW_CLAUDE_BIN, PATH): "
+            "`npm install -g @anthropic-ai/claude-code`, or pass its path with --agent-command"
         )
     return found
 

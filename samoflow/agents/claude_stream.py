@@ -235,11 +235,18 @@ class StreamParser:
         self._api_retries = 0
         # Watchers of events this parser does not model (rate limits, context use).
         self._on_object = on_object
+        self._assistant_error: str | None = None
 
     @property
     def result(self) -> ClaudeResult | None:
         """The parsed ``result`` line, or None if it has not arrived (yet)."""
         return self._result
+
+    @property
+    def assistant_error(self) -> str | None:
+        """The `error` of the CLI's synthetic assistant message (`authentication_failed`,
+        `model_not_found`, `rate_limit`, ...): why it answered without the model."""
+        return self._assistant_error
 
     @property
     def api_retries(self) -> int:
@@ -269,6 +276,8 @@ class StreamParser:
                 kind="system", subtype=subtype, summary=_summarize_system(obj, subtype)
             )
         if etype == "assistant":
+            if isinstance(obj.get("error"), str):
+                self._assistant_error = obj["error"]
             return StreamEvent(kind="assistant", summary=_summarize_assistant(obj))
         if etype == "user":
             return StreamEvent(kind="user", summary=_summarize_user(obj))

@@ -69,6 +69,9 @@ class CodexObserver:
     def error(self) -> str | None:
         return f"codex reported an error: {self._failure[:300]}" if self._failure else None
 
+    def unhealable(self) -> str | None:
+        return None  # codex's login and key errors are not measured here yet: retried as before
+
     def rate_limit(self, failed: bool) -> RateLimit | None:
         if self._failure is None or not GENERIC_PATTERN.search(self._failure):
             return None

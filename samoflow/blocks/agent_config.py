@@ -25,16 +25,19 @@ class AgentConfig(Block):
         default=None, description="The account its sessions spend (limits pause it as one)"
     )
 
-    def to_spec(self) -> AgentSpec:
-        env = {"ANTHROPIC_BASE_URL": self.base_url} if self.base_url else {}
-        return AgentSpec(
-            kind=self.kind,
-            command=self.command,
-            model=self.model,
-            max_turns=self.max_turns,
-            timeout_seconds=self.timeout_seconds,
-            env=env,
-            account=self.account,
+    def apply_to(self, spec: AgentSpec) -> AgentSpec:
+        """The session's agent with this block's fields; what the block leaves unset stays."""
+        env = {**spec.env, "ANTHROPIC_BASE_URL": self.base_url} if self.base_url else spec.env
+        return spec.model_copy(
+            update={
+                "kind": self.kind,
+                "command": self.command or spec.command,
+                "model": self.model or spec.model,
+                "max_turns": self.max_turns,
+                "timeout_seconds": self.timeout_seconds or spec.timeout_seconds,
+                "env": env,
+                "account": self.account or spec.account,
+            }
         )
 
     def secret_env(self) -> dict[str, str]:

@@ -47,9 +47,10 @@ def _register_commands() -> None:
     from samoflow.cli import prompt as cli_prompt
     from samoflow.cli import served as cli_served
     from samoflow.cli import session as cli_session
+    from samoflow.cli import status as cli_status
 
     app.command()(cli_session.run)
-    app.command()(cli_session.status)
+    app.command()(cli_status.status)
     app.command()(cli_session.answer)
     app.command("demo-session")(cli_session.demo)
     app.command()(cli_inbox.send)

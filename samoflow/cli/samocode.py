@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from samoflow.cli.common import console, fail
@@ -25,10 +26,11 @@ def samocode_session(
     *,
     task: str,
     dive: str | None,
-    agent: AgentSpec,
+    agent: Callable[[], AgentSpec],
     auto_approve: bool,
 ) -> SessionFiles:
-    """The session samocode would run: resumed, taken over, or new (`YY-MM-DD-NAME`)."""
+    """The session samocode would run: resumed, taken over, or new (`YY-MM-DD-NAME`); the
+    agent is chosen only for a session that gets a new `_session.json`."""
     if not session:
         fail("--config needs --session NAME (samocode's command line)")
     try:
@@ -45,14 +47,14 @@ def samocode_session(
         return files
     if is_samocode_session(files):
         try:
-            spec = take_over(project, files, agent, task=task, auto_approve_gates=auto_approve)
+            spec = take_over(project, files, agent(), task=task, auto_approve_gates=auto_approve)
         except TakeOverError as error:
             fail(str(error))
         console.print(f"took over samocode session {files.name} ({spec.branch})")
         unblock(files, "taken over by samoflow after a block")
         return files
     return create_session(
-        project, name=name, task=task, dive=dive, agent=agent, auto_approve_gates=auto_approve
+        project, name=name, task=task, dive=dive, agent=agent(), auto_approve_gates=auto_approve
     )
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from samoflow.agents.scenario import resolve_scenario_path
+from samoflow.cli.agent_option import agent_spec
 from samoflow.cli.common import (
     USER_ERRORS,
     RepoOption,
@@ -22,11 +21,13 @@ from samoflow.cli.common import (
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.delivery.status import verification_of
+from samoflow.health.lease import running_elsewhere
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.serve.reach import Source
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer
+from samoflow.session.repair import SpecMissingError, load_state_repaired
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle, load_state, report_of
 from samoflow.session.store import (
@@ -34,26 +35,12 @@ from samoflow.session.store import (
     creation_notes,
     find_session,
     leave_answer,
-    list_sessions,
+    new_session_files,
+    require_task,
     unblock,
     unused_name,
 )
-
-
-def _agent_spec(
-    agent: AgentKind,
-    agent_command: str | None,
-    scenario: str | None,
-    model: str | None,
-    timeout: float | None,
-) -> AgentSpec:
-    if agent is AgentKind.COMMAND and not agent_command:
-        fail("--agent command needs --agent-command 'CLI ...'")
-    if agent is AgentKind.SCRIPTED:
-        scenario = str(resolve_scenario_path(scenario or "full"))
-    return AgentSpec(
-        kind=agent, command=agent_command, scenario=scenario, model=model, timeout_seconds=timeout
-    )
+from samoflow.settings import get_settings
 
 
 def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
@@ -82,8 +69,9 @@ def run(
     ] = None,
     repo: RepoOption = Path("."),
     agent: Annotated[
-        AgentKind, typer.Option(help="Which agent runs the iterations.")
-    ] = AgentKind.SCRIPTED,
+        AgentKind | None,
+        typer.Option(help="Which agent runs the iterations (default: claude, when found)."),
+    ] = None,
     agent_command: Annotated[
         str | None, typer.Option(help="CLI line (command) or claude binary.")
     ] = None,
@@ -92,6 +80,9 @@ def run(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
+    agent_block: Annotated[
+        str | None, typer.Option(help="An AgentConfig block: agent, model, timeout, key.")
+    ] = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
@@ -108,15 +99,20 @@ def run(
     goes on after this terminal closes.
     """
     task = task_option or task
-    spec = _agent_spec(agent, agent_command, scenario, model, timeout)
+
+    def make_spec() -> AgentSpec:
+        return agent_spec(agent, agent_command, scenario, model, timeout, agent_block)
+
     if config_file is not None:  # samocode's command line: its folders, its session names
         from samoflow.cli.samocode import samocode_session
 
         files = samocode_session(
-            config_file, session, task=task, dive=dive, agent=spec, auto_approve=auto_approve
+            config_file, session, task=task, dive=dive, agent=make_spec, auto_approve=auto_approve
         )
     else:
-        files = _open_or_create(project_config(repo), session, task, dive, spec, auto_approve)
+        files = _open_or_create(
+            project_config(repo), session, task, dive, make_spec, auto_approve
+        )
     check_instructions(files)
     console.print(f"session [bold]{files.name}[/bold] in {files.root}", soft_wrap=True)
     route = reach_prefect()
@@ -127,7 +123,10 @@ def run(
         console.print(f"deployment run {run_id}: {run_link(route.api_url, run_id)}")
         console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
         return
-    run_session_in_process(files, verbose)
+    try:
+        run_session_in_process(files, verbose)
+    except SpecMissingError as error:  # deleted while it ran: the flow stopped, say why
+        fail(str(error))
     _report_run(files)
 
 
@@ -147,18 +146,24 @@ def _open_or_create(
     session: str | None,
     task: str,
     dive: str | None,
-    spec: AgentSpec,
+    make_spec: Callable[[], AgentSpec],
     auto_approve: bool,
 ) -> SessionFiles:
-    """The named session if it exists (resumed, a block lifted), else a new one."""
+    """The named session if it exists (resumed, a block lifted), else a new one: checked
+    (name free, no old history, a task) before the agent is chosen and anything is created."""
     try:
         if session is not None and is_session_dir(config.sessions / validate_slug(session)):
             files = find_session(config.sessions, session)
+            if not running_elsewhere(files, get_settings()):  # a live one repairs its own
+                load_state_repaired(files)  # a broken history row must not stop the resume
             unblock(files, "resumed by `samoflow run` after a block")
             return files
         name = validate_slug(session) if session else unused_name(config.sessions, task)
+        new_session_files(config, name)
+        require_task(task)
         files = create_session(
-            config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
+            config, name=name, task=task, dive=dive, agent=make_spec(),
+            auto_approve_gates=auto_approve,
         )
         for note in creation_notes(files):  # recorded in the history too
             console.print(f"[yellow]warning:[/yellow] {note}", soft_wrap=True)
@@ -191,41 +196,6 @@ def _report_run(files: SessionFiles) -> None:
     if report.lifecycle is Lifecycle.WAITING:
         console.print(f"answer with: samoflow answer {report.session} --text '...'")
     raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
-
-
-def status(
-    repo: RepoOption = Path("."),
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Every session: state, phase, iterations, cost, verification, pull request, last note."""
-    config = project_config(repo)
-    folders = [SessionFiles(config.sessions / n) for n in list_sessions(config.sessions)]
-    rows = [(report_of(files), verification_of(files)) for files in folders]
-    if as_json:
-        data = [{**r.model_dump(mode="json"), **v.model_dump(mode="json")} for r, v in rows]
-        typer.echo(json.dumps(data, indent=2))
-        return
-    table = Table(
-        "session", "state", "phase", "iterations", "cost $", "tokens in/out", "context",
-        "verified", "pull request", "note",
-    )
-    # The note is what a human should know first: a block's reason, a rate-limit wait.
-    for r, v in rows:
-        table.add_row(
-            r.session,
-            r.lifecycle,
-            r.phase,
-            str(r.iterations),
-            f"{r.usage.cost_usd:.4f}",
-            f"{r.usage.input_tokens}/{r.usage.output_tokens}",
-            f"{r.context_peak_tokens:,} peak, {r.compactions} compacted"
-            if r.context_peak_tokens
-            else "",
-            v.verified,
-            v.pull_request_url or "-",
-            (r.reason or r.summary or "")[:60],
-        )
-    console.print(table)
 
 
 def answer(
@@ -297,7 +267,7 @@ def demo(
         name="greeting",
         task="Add a greeting function with a test",
         dive="the src package",
-        agent=_agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
+        agent=agent_spec(AgentKind.SCRIPTED, None, "full", None, None),
         auto_approve_gates=True,
     )
     console.print(f"demo project: {project}")

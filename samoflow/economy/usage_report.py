@@ -41,6 +41,9 @@ class UsageReportObserver:
     def error(self) -> str | None:
         return None
 
+    def unhealable(self) -> str | None:
+        return None
+
     def rate_limit(self, failed: bool) -> RateLimit | None:
         return self._reported_limit or (self._seen_limit if failed else None)
 

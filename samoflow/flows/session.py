@@ -24,6 +24,11 @@ from samoflow.prefect_api.run_states import end_blocked_run_failed
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
+from samoflow.session.repair import (
+    block_if_overview_unreadable,
+    load_state_repaired,
+    require_spec,
+)
 from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
 from samoflow.session.store import record_gate_answer
@@ -65,7 +70,7 @@ def session_flow(session_dir: str) -> SessionReport:
     files = SessionFiles(Path(session_dir))
     with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
         while True:
-            state = load_state(files)
+            state = check_session_files(files)
             if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
                 return finish(files)
             if state.lifecycle is Lifecycle.WAITING:
@@ -89,6 +94,18 @@ def session_flow(session_dir: str) -> SessionReport:
             publish_session_artifacts(files)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
+
+
+def check_session_files(files: SessionFiles) -> SessionState:
+    """Before every act: the spec is there, broken history rows are quarantined, and an
+    unreadable overview blocks the session with the reason (never a crash loop)."""
+    require_spec(files)
+    state = load_state_repaired(files)
+    blocked = block_if_overview_unreadable(files, state)
+    if blocked is None:
+        return state
+    tell_humans_about(files, blocked)
+    return load_state(files)
 
 
 def run_requested_workers(files: SessionFiles) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from prefect import flow
 
+from samoflow.agents.choice import choose_agent
+from samoflow.blocks.agent_config import AgentConfig
 from samoflow.flows.session import session_flow
 from samoflow.project import load_config
 from samoflow.session.spec import AgentKind, AgentSpec
@@ -19,19 +22,34 @@ def start_session_flow(
     name: str,
     task: str = "",
     dive: str | None = None,
-    agent: AgentKind = AgentKind.SCRIPTED,
+    agent: AgentKind | None = None,  # claude when its binary is found on this worker
     scenario: str | None = "full",
     agent_command: str | None = None,
     model: str | None = None,
     auto_approve: bool = False,
+    agent_block: str | None = None,  # an AgentConfig block: the agent, model, timeout and key
 ) -> SessionReport:
     """On the worker that picked the run: the session folder and worktree live here."""
     config = load_config(Path(repo).resolve())
     if session_files(config.sessions, name).spec.exists():
         files = find_session(config.sessions, name)
     else:
-        spec = AgentSpec(kind=agent, scenario=scenario, command=agent_command, model=model)
         files = create_session(
-            config, name=name, task=task, dive=dive, agent=spec, auto_approve_gates=auto_approve
+            config, name=name, task=task, dive=dive, auto_approve_gates=auto_approve,
+            agent=new_agent(agent, agent_command, scenario, model, agent_block),
         )
     return session_flow(str(files.root))
+
+
+def new_agent(
+    agent: AgentKind | None,
+    command: str | None,
+    scenario: str | None,
+    model: str | None,
+    block: str | None,
+) -> AgentSpec:
+    if block is not None:
+        config = cast(AgentConfig, AgentConfig.load(block))  # sync context: not a coroutine
+        return config.apply_to(AgentSpec(model=model, block=block))
+    kind, command = choose_agent(agent, command)
+    return AgentSpec(kind=kind, scenario=scenario, command=command, model=model)

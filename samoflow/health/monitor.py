@@ -25,6 +25,7 @@ from samoflow.health.lease import (
     lease_for,
     liveness,
     read_lease,
+    running_elsewhere,
     session_lock,
     write_lease,
 )
@@ -47,6 +48,7 @@ from samoflow.session.history import (
     append_entry,
     system_entry,
 )
+from samoflow.session.repair import load_state_repaired
 from samoflow.session.spec import read_spec
 from samoflow.session.state import Lifecycle, SessionState, load_state
 from samoflow.session.store import all_sessions
@@ -129,8 +131,17 @@ def check_session(files: SessionFiles, monitor: Monitor) -> SessionCheck:
         return SessionCheck(session=files.name, verdict=CheckVerdict.ERROR, detail=str(error))
 
 
+def _readable_state(files: SessionFiles, monitor: Monitor) -> SessionState:
+    try:
+        return load_state(files)
+    except HistoryError:  # quarantined when nobody runs it; a live orchestrator does its own
+        if running_elsewhere(files, monitor.settings):
+            raise
+        return load_state_repaired(files)
+
+
 def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
-    state = load_state(files)
+    state = _readable_state(files, monitor)
     if not needs_orchestrator(files, state):
         return SessionCheck(session=files.name, verdict=CheckVerdict.INACTIVE,
                             detail=str(state.lifecycle))

@@ -155,6 +155,7 @@ def run_attempt(
         error=error,
         rate_limit=observer.rate_limit(failed),
         context=stop.report() or (watch.report() if watch is not None else None),
+        unhealable=observer.unhealable() if failed else None,
     )
     _add_spending(files, journal, result)
     return result

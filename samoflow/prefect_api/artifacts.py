@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, HistoryEntry
+from samoflow.session.repair import overview_problem
 from samoflow.session.state import SessionState, load_state
 
 
@@ -68,15 +69,20 @@ def _publish(key: str, data: str, description: str, create: Callable[[], object]
         client.update_artifact(known, ArtifactUpdate(data=data, description=description))
 
 
+def _overview_markdown(files: SessionFiles) -> str:
+    problem = overview_problem(files)
+    if problem is not None:
+        return f"_{problem}_"  # the artifact says why instead of failing the task forever
+    if not files.overview.exists():
+        return "_no overview yet_"
+    return files.overview.read_text(encoding="utf-8", errors="replace")
+
+
 def publish_session_artifacts(files: SessionFiles) -> None:
     """The overview and the iterations table, under stable keys, each only when it changed
     (a call, not a task run: it only shows what the files already hold)."""
     state = load_state(files)
-    overview = (
-        files.overview.read_text(encoding="utf-8", errors="replace")
-        if files.overview.exists()
-        else "_no overview yet_"
-    )
+    overview = _overview_markdown(files)
     # The counters samoflow bumps every iteration alone do not make a new overview version.
     story = COUNTER_LINES.sub("", overview)
     with _if_changed(files, "overview", f"{state.lifecycle}|{state.phase}|{story}") as due:

@@ -10,6 +10,8 @@ OVERVIEW = "_overview.md"
 HOOK = "_hook.json"
 SIGNAL = "_signal.json"
 HISTORY = "_signal_history.jsonl"
+# `_signal_history.jsonl.quarantine-<time>`: unreadable rows moved aside, their bytes kept.
+QUARANTINE_INFIX = ".quarantine-"
 QA = "_qa.md"
 HANDOFF = "_handoff.json"
 INBOX = "_inbox"
@@ -85,6 +87,9 @@ class SessionFiles:
     @property
     def history(self) -> Path:
         return self.root / HISTORY
+
+    def history_quarantine(self, stamp: str) -> Path:
+        return self.root / f"{HISTORY}{QUARANTINE_INFIX}{stamp}"
 
     @property
     def qa(self) -> Path:

@@ -109,6 +109,20 @@ def append_entry(path: Path, entry: HistoryEntry) -> None:
 class HistoryError(ValueError):
     """The history file has a line that is not a history entry."""
 
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line  # 1-based, counted in `\n`-separated lines of the file's bytes
+
+
+def _why(error: Exception) -> str:
+    """One line a human can read (pydantic's own message spans many lines)."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the row"
+        more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
 
 def _text(value: object) -> str | None:
     return value if value is None or isinstance(value, str) else json.dumps(value)
@@ -135,8 +149,13 @@ def _from_samocode_row(data: dict[str, object], position: int) -> HistoryEntry:
 def read_history(path: Path) -> list[HistoryEntry]:
     if not path.exists():
         return []
+    return parse_history(path.read_bytes(), path.name)
+
+
+def parse_history(raw: bytes, name: str = "history") -> list[HistoryEntry]:
+    """Rows split on `\n` only: a summary holding U+2028 stays one row."""
     entries: list[HistoryEntry] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -145,8 +164,10 @@ def read_history(path: Path) -> list[HistoryEntry]:
                 entries.append(_from_samocode_row(data, len(entries) + 1))
                 continue
             entries.append(HistoryEntry.model_validate(data))
-        except (json.JSONDecodeError, ValidationError) as error:
-            raise HistoryError(f"{path.name} line {number} is unreadable: {error}") from error
+        except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as error:
+            raise HistoryError(
+                f"{name} line {number} is unreadable: {_why(error)}", line=number
+            ) from error
     return entries
 
 

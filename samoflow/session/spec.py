@@ -33,6 +33,9 @@ class AgentSpec(BaseModel):
     timeout_seconds: float | None = None  # None: the agent_timeout_seconds setting
     env: dict[str, str] = Field(default_factory=dict)
     account: str | None = None  # None: the `account` setting, else kind + key fingerprint
+    # An AgentConfig block: its kind, command, model, max_turns, timeout and base_url replace
+    # these fields before every attempt, and its API key reaches the agent process only.
+    block: str | None = None
 
 
 class Role(StrEnum):

@@ -19,6 +19,7 @@ from samoflow.session.history import (
 from samoflow.session.overview import update_overview
 from samoflow.session.phases import rule_for
 from samoflow.session.qa import record_answer
+from samoflow.session.repair import has_old_history, spec_missing_message
 from samoflow.session.roles import decide_role, role_from_path
 from samoflow.session.spec import AgentSpec, Role, SessionSpec, read_spec, write_spec
 from samoflow.session.state import Lifecycle, load_state
@@ -56,6 +57,8 @@ def worker_files(parent: SessionFiles, name: str) -> SessionFiles:
 
 def find_session(sessions_root: Path, name: str) -> SessionFiles:
     files = session_files(sessions_root, name)
+    if not files.spec.exists() and has_old_history(files):
+        raise SessionError(spec_missing_message(files))
     if not files.spec.exists():
         known = ", ".join(list_sessions(sessions_root)) or "none"
         raise SessionError(f"unknown session {name!r} in {sessions_root} (known: {known})")
@@ -107,13 +110,9 @@ def create_session(
     With `parent`, a worker under `<parent>/workers/<name>/`, branched off the parent's
     branch. The role comes from the folder unless `role` is given (a mismatch is recorded).
     """
-    if not task.strip():
-        raise SessionError("the task is empty: say what the agent should do")
-    files = _new_session_files(config, name, parent)
+    files = new_session_files(config, name, parent)
+    require_task(task)
     qualified = files.name if parent is None else f"{parent.name}{WORKER_SEPARATOR}{name}"
-    refuse_files_in_the_way(name, files.root, config.worktrees / qualified)
-    if files.spec.exists():
-        raise SessionError(f"session {name!r} already exists; resume it with --session {name}")
     repo = open_repo(config.main_repo)
     base = base_branch or _parent_branch(parent) or config.base_branch or current_branch(repo)
     branch = f"samoflow/{qualified}"
@@ -163,6 +162,27 @@ def creation_notes(files: SessionFiles) -> list[str]:
         for e in read_history(files.history)
         if e.kind is EntryKind.SYSTEM and e.iteration == 0 and e.summary
     ]
+
+
+def require_task(task: str) -> str:
+    if not task.strip():
+        raise SessionError("the task is empty: say what the agent should do")
+    return task.strip()
+
+
+def new_session_files(
+    config: ProjectConfig, name: str, parent: SessionFiles | None = None
+) -> SessionFiles:
+    """Where a new session `name` would live; refused when a session (or its history) is there."""
+    files = _new_session_files(config, name, parent)
+    qualified = files.name if parent is None else f"{parent.name}{WORKER_SEPARATOR}{name}"
+    refuse_files_in_the_way(name, files.root, config.worktrees / qualified)
+    if files.spec.exists():
+        raise SessionError(f"session {name!r} already exists; resume it with --session {name}")
+    if has_old_history(files):
+        # A new task must never take over another session's history and overview.
+        raise SessionError(f"refusing a new task over old history: {spec_missing_message(files)}")
+    return files
 
 
 def _new_session_files(

@@ -40,7 +40,7 @@ from samoflow.session.state import Lifecycle, load_state
 from samoflow.session.store import list_sessions
 from samoflow.settings import get_settings
 from samoflow.tasks.account_store import read_status, update_status
-from samoflow.tasks.iteration import agent_secrets
+from samoflow.tasks.iteration import agent_with_block
 from samoflow.tasks.notify import deliver
 
 ACCOUNT_NEEDS = "account"
@@ -53,8 +53,8 @@ def session_account(files: SessionFiles) -> str:
     if key not in _ACCOUNTS:
         settings = get_settings()
         spec = read_spec(files.spec)
-        secrets = agent_secrets(settings.agent_block)
-        _ACCOUNTS[key] = account_of(spec.agent, secrets, settings, dict(os.environ))
+        agent, secrets = agent_with_block(spec.agent, settings.agent_block)
+        _ACCOUNTS[key] = account_of(agent, secrets, settings, dict(os.environ))
     return _ACCOUNTS[key]
 
 

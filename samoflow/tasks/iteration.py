@@ -19,7 +19,7 @@ from samoflow.notices.notice import Notice
 from samoflow.prefect_api.events import watch_attempt
 from samoflow.session.files import SessionFiles
 from samoflow.session.git_truth import verify_before_attempt
-from samoflow.session.spec import read_spec
+from samoflow.session.spec import AgentSpec, read_spec
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
 from samoflow.tasks.notify import notify_humans
@@ -50,6 +50,11 @@ class WorkspaceBlockedError(IterationBlockedError):
     """The session's git ground truth is wrong and cannot be healed: no agent runs."""
 
 
+class AgentUnhealableError(IterationBlockedError):
+    """No login, a refused key, an unknown model, no binary: retrying cannot heal it; the
+    iteration blocks at once with the fix."""
+
+
 class RateLimitedError(RuntimeError):
     """The agent hit a rate or usage limit: not a failure; the flow waits and runs it again."""
 
@@ -69,14 +74,18 @@ def retry_unless_rate_limited(task: object, task_run: object, state: State[Any])
     return True
 
 
-def agent_secrets(block_name: str | None) -> dict[str, str]:
-    """The agent's API key from its AgentConfig block: into the process env, nowhere else."""
-    if not block_name:
-        return {}
+def agent_with_block(
+    agent: AgentSpec, fallback_block: str | None
+) -> tuple[AgentSpec, dict[str, str]]:
+    """The agent as the session's AgentConfig block says now (read before every attempt, so
+    an edit in the UI counts), and the key: from that block, else from `agent_block`."""
+    name = agent.block or fallback_block
+    if not name:
+        return agent, {}
     from samoflow.blocks.agent_config import AgentConfig
 
-    block = cast(AgentConfig, AgentConfig.load(block_name))  # sync context: not a coroutine
-    return block.secret_env()
+    block = cast(AgentConfig, AgentConfig.load(name))  # sync context: not a coroutine
+    return (block.apply_to(agent) if agent.block else agent), block.secret_env()
 
 
 @contextmanager
@@ -116,7 +125,12 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     hook = write_iteration_hook(files, spec, load_state(files), plan, attempt, inbox)
     note_shown(files, plan.iteration, inbox)
     logger.info("iteration %s (%s), attempt %s", plan.iteration, plan.phase, attempt)
-    adapter = make_adapter(spec.agent, agent_secrets(settings.agent_block))
+    agent, secrets = agent_with_block(spec.agent, settings.agent_block)
+    spec = spec.model_copy(update={"agent": agent})
+    try:
+        adapter = make_adapter(agent, secrets)
+    except FileNotFoundError as missing:  # the agent's binary is not on this worker
+        raise AgentUnhealableError(str(missing)) from missing
     with (
         agent_slot(settings.agent_concurrency_limit, settings.agent_slot_lease_seconds),
         watch_attempt(files, hook, settings, _tell_humans(files)) as watch,
@@ -127,6 +141,9 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     if result.rate_limit is not None:
         logger.warning("attempt %s hit a rate limit: %s", attempt, result.rate_limit.reason)
         raise RateLimitedError(result.rate_limit)
+    if result.unhealable is not None:
+        logger.error("attempt %s cannot succeed on a retry: %s", attempt, result.unhealable)
+        raise AgentUnhealableError(result.unhealable)
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")

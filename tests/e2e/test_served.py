@@ -87,6 +87,8 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
                 "--repo",
                 str(repo),
                 "--auto-approve",
+                "--agent",
+                "scripted",
             ],
             env=env,
             capture_output=True,

@@ -56,7 +56,9 @@ def test_init_writes_the_config_and_keeps_git_status_clean(repo: Path) -> None:
 
 @pytest.mark.usefixtures("prefect_api")
 def test_run_then_status_shows_the_finished_session(repo: Path) -> None:
-    result = samoflow("run", "Add a greeting!", "--repo", str(repo), "--auto-approve")
+    result = samoflow(
+        "run", "Add a greeting!", "--repo", str(repo), "--auto-approve", "--agent", "scripted"
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "add-a-greeting: done" in result.stdout
     listed = json.loads(samoflow("status", "--json", "--repo", str(repo)).stdout)

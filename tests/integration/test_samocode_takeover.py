@@ -144,7 +144,8 @@ def test_samoflow_carries_a_samocode_session_to_done(
     plan = tmp_path / "scenario.toml"
     plan.write_text(scenario(first_new), encoding="utf-8")
     command = [sys.executable, "-m", "samoflow.cli", "run", "--config", str(config)]
-    options = ["--session", "greeting", "--scenario", str(plan), "--auto-approve", "--local"]
+    options = ["--session", "greeting", "--agent", "scripted", "--scenario", str(plan),
+               "--auto-approve", "--local"]
     result = subprocess.run(
         [*command, *options],
         capture_output=True,

@@ -382,3 +382,36 @@ def test_a_dead_convoy_member_is_left_to_its_convoy_for_the_grace_then_restarted
     clock.advance(2)  # the convoy did not start it again: it may be gone too
     assert check_session(files, monitor).verdict is CheckVerdict.RESTARTED
     assert len(launcher.launched) == 1
+
+
+def test_a_dead_session_with_a_row_cut_mid_line_is_quarantined_and_restarted(
+    repo: Path, monitor: Monitor, launcher: FakeLauncher, clock: Clock
+) -> None:
+    files = active_session(repo)
+    files.history.write_bytes(files.history.read_bytes() + b'{"kind":"iteration","itera')
+    dead_orchestrator(files, clock)
+
+    check = check_session(files, monitor)
+
+    assert check.verdict is CheckVerdict.RESTARTED and len(launcher.launched) == 1
+    (quarantine,) = files.root.glob("_signal_history.jsonl.quarantine-*")
+    assert quarantine.read_bytes() == b'{"kind":"iteration","itera\n'
+    assert load_state(files).last_iteration == 1
+
+
+def test_a_live_orchestrator_is_left_to_quarantine_its_own_history(
+    repo: Path, monitor: Monitor, launcher: FakeLauncher
+) -> None:
+    files = active_session(repo)
+    files.history.write_bytes(files.history.read_bytes() + b"\xff")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        write_lease(files.lease, lease_for(*process_identity(holder.pid)))  # alive, beating
+        check = check_session(files, monitor)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert check.verdict is CheckVerdict.ERROR and "line 2 is unreadable" in check.detail
+    assert not list(files.root.glob("_signal_history.jsonl.quarantine-*"))
+    assert launcher.launched == []

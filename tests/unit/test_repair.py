@@ -1,0 +1,66 @@
+"""Quarantine of unreadable history rows: the bad bytes kept aside, the good rows untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from samoflow.session.files import SessionFiles
+from samoflow.session.history import (
+    EntryKind,
+    HistoryEntry,
+    HistoryError,
+    Outcome,
+    append_entry,
+    read_history,
+)
+from samoflow.session.repair import load_state_repaired, quarantine_history
+from samoflow.session.state import Lifecycle, load_state
+
+
+def row(iteration: int, outcome: Outcome = Outcome.CONTINUE, summary: str = "ok") -> HistoryEntry:
+    return HistoryEntry(iteration=iteration, phase="init", outcome=outcome, next_phase="init",
+                        summary=summary)
+
+
+def test_every_unreadable_row_is_moved_aside_and_the_good_ones_stay_as_they_were(
+    tmp_path: Path,
+) -> None:
+    files = SessionFiles(tmp_path)
+    append_entry(files.history, row(1))
+    good_one = files.history.read_bytes()
+    bad = [b'{"kind":"iteration","itera', b"\xff\xfe not utf-8", b'{"iteration": "x"}']
+    append_entry(files.history, row(2))
+    good_two = files.history.read_bytes()[len(good_one):]
+    files.history.write_bytes(good_one + bad[0] + b"\n" + bad[1] + b"\n" + good_two + bad[2])
+    with pytest.raises(HistoryError):
+        load_state(files)
+
+    state = load_state_repaired(files)
+
+    (quarantine,) = tmp_path.glob("_signal_history.jsonl.quarantine-*")
+    assert quarantine.read_bytes() == b"\n".join(bad) + b"\n"
+    assert files.history.read_bytes().startswith(good_one + good_two)
+    entries = read_history(files.history)
+    assert [e.kind for e in entries] == [EntryKind.ITERATION, EntryKind.ITERATION, EntryKind.SYSTEM]
+    assert "quarantined 3 unreadable row(s)" in (entries[-1].summary or "")
+    assert state.last_iteration == 2 and state.lifecycle is Lifecycle.ACTIVE
+    assert quarantine_history(files) is None  # nothing left to move
+
+
+def test_a_done_session_stays_done_after_its_broken_row_is_quarantined(tmp_path: Path) -> None:
+    files = SessionFiles(tmp_path)
+    append_entry(files.history, row(1, Outcome.DONE, "shipped"))
+    files.history.write_bytes(files.history.read_bytes() + b'{"kind":"sys')
+
+    state = load_state_repaired(files)
+
+    assert state.lifecycle is Lifecycle.DONE and state.last_iteration == 1
+
+
+def test_a_summary_holding_a_line_separator_stays_one_row(tmp_path: Path) -> None:
+    files = SessionFiles(tmp_path)
+    append_entry(files.history, row(1, summary="first\u2028second\x1cthird"))
+    (entry,) = read_history(files.history)
+    assert entry.summary == "first\u2028second\x1cthird"
