@@ -41,6 +41,7 @@ def _register_commands() -> None:
     from samoflow.cli import automations as cli_automations
     from samoflow.cli import convoy as cli_convoy
     from samoflow.cli import economy as cli_economy
+    from samoflow.cli import hold as cli_hold
     from samoflow.cli import inbox as cli_inbox
     from samoflow.cli import limits as cli_limits
     from samoflow.cli import monitor as cli_monitor
@@ -54,6 +55,9 @@ def _register_commands() -> None:
     app.command()(cli_session.answer)
     app.command("demo-session")(cli_session.demo)
     app.command()(cli_inbox.send)
+    app.command()(cli_hold.stop)
+    app.command()(cli_hold.pause)
+    app.command()(cli_hold.resume)
     app.command()(cli_economy.budget)
     app.command()(cli_prompt.prompt)
 

@@ -27,6 +27,7 @@ from samoflow.project import ProjectConfig, load_config
 from samoflow.serve.reach import Source
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.gate import GateAnswer
+from samoflow.session.hold import lift_hold
 from samoflow.session.repair import SpecMissingError, load_state_repaired
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle, load_state, report_of
@@ -157,6 +158,7 @@ def _open_or_create(
             if not running_elsewhere(files, get_settings()):  # a live one repairs its own
                 load_state_repaired(files)  # a broken history row must not stop the resume
             unblock(files, "resumed by `samoflow run` after a block")
+            lift_hold(files, "`samoflow run`")  # a stopped or paused session goes on
             return files
         name = validate_slug(session) if session else unused_name(config.sessions, task)
         new_session_files(config, name)

@@ -23,6 +23,7 @@ _ICON = {
     MemberState.BLOCKED: "⛔",
     MemberState.FAILED: "💥",
     MemberState.WAITING: "⏸️",
+    MemberState.STOPPED: "⏹️",
 }
 
 

@@ -114,6 +114,7 @@ class MemberState(StrEnum):
     DONE = "done"
     BLOCKED = "blocked"
     WAITING = "waiting"  # at a human gate: not terminal, a re-run continues it
+    STOPPED = "stopped"  # a human stopped or paused it: not terminal, resumed by a human
     FAILED = "failed"  # the session flow itself failed (after its retries)
 
 
@@ -237,6 +238,8 @@ _LIFECYCLE_STATE = {
     Lifecycle.DONE: MemberState.DONE,
     Lifecycle.BLOCKED: MemberState.BLOCKED,
     Lifecycle.WAITING: MemberState.WAITING,
+    Lifecycle.STOPPED: MemberState.STOPPED,
+    Lifecycle.PAUSED: MemberState.STOPPED,
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import Flow, flow, get_run_logger
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -15,6 +17,7 @@ from samoflow.delivery.status import verification_of
 from samoflow.economy.accounts import Go
 from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
+from samoflow.health.stop_pause import honour_hold, stop_after_cancellation
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.prefect_api.artifacts import publish_session_artifacts
@@ -30,7 +33,14 @@ from samoflow.session.repair import (
     require_spec,
 )
 from samoflow.session.spec import read_spec
-from samoflow.session.state import Lifecycle, SessionReport, SessionState, load_state, report_of
+from samoflow.session.state import (
+    HELD,
+    Lifecycle,
+    SessionReport,
+    SessionState,
+    load_state,
+    report_of,
+)
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.accounts import account_gate, account_limited, account_used
@@ -40,11 +50,15 @@ from samoflow.tasks.delivery import deliver_if_due
 from samoflow.tasks.inbox import deliver_inbox, mail_waiting, outbox_waiting, route_outbox
 from samoflow.tasks.iteration import (
     AgentFailedError,
+    AgentStoppedError,
     IterationBlockedError,
     RateLimitedError,
     run_iteration,
 )
 from samoflow.tasks.notify import notify_humans
+
+# The run ends here; a human (or nobody, when done) acts next.
+ENDS_RUN = frozenset({Lifecycle.DONE, Lifecycle.BLOCKED, *HELD})
 
 
 class GateInput(RunInput):
@@ -58,12 +72,19 @@ def _run_name() -> str:
     return session_run_name(SessionFiles(Path(flow_run.parameters["session_dir"])))
 
 
+def stop_on_cancellation(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """Cancelled in the UI: recorded as a stop (no orphan agent, the lease released)."""
+    files = SessionFiles(Path(str(flow_run.parameters["session_dir"])))
+    stop_after_cancellation(files, "prefect cancellation", get_settings())
+
+
 @flow(
     name="samoflow-session",
     flow_run_name=_run_name,
     retries=2,
     retry_delay_seconds=5,
     on_completion=[end_blocked_run_failed],  # the UI shows a block as Failed, with its reason
+    on_cancellation=[stop_on_cancellation],
 )
 def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
@@ -71,13 +92,14 @@ def session_flow(session_dir: str) -> SessionReport:
     with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
         while True:
             state = check_session_files(files)
-            if state.lifecycle in (Lifecycle.DONE, Lifecycle.BLOCKED):
+            if honour_hold(files) or state.lifecycle in ENDS_RUN:
                 return finish(files)
             if state.lifecycle is Lifecycle.WAITING:
                 answer = await_answer(files, state)
                 if answer is None:
                     return finish(files)
-                record_gate_answer(files, answer)
+                if load_state(files).lifecycle is Lifecycle.WAITING:  # not stopped meanwhile
+                    record_gate_answer(files, answer)
                 continue
             run_requested_workers(files)
             if over_budget(files):
@@ -87,7 +109,7 @@ def session_flow(session_dir: str) -> SessionReport:
                 deliver_inbox(files)
             entry = run_one_iteration(files, load_state(files), go)
             if entry is None:
-                continue  # limited: the account is paused; the same iteration runs again
+                continue  # limited (the account is paused) or stopped (recorded next)
             entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
@@ -144,6 +166,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> Histo
         except RateLimitedError as limited:
             account_limited(files, limited.limit)
             return None
+        except AgentStoppedError:
+            return None  # a human's stop: the loop records it and ends the run
         except IterationBlockedError as stopped:
             failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry
         except AgentFailedError as error:

@@ -50,7 +50,7 @@ from samoflow.session.history import (
 )
 from samoflow.session.repair import load_state_repaired
 from samoflow.session.spec import read_spec
-from samoflow.session.state import Lifecycle, SessionState, load_state
+from samoflow.session.state import HELD, Lifecycle, SessionState, load_state
 from samoflow.session.store import all_sessions
 from samoflow.settings import Settings
 
@@ -61,6 +61,7 @@ class CheckVerdict(StrEnum):
     ALIVE = "alive"
     INACTIVE = "inactive"  # done, blocked, or waiting for a human: nothing to run
     NOT_RUNNING = "not-running"  # no lease: never started here, or stopped by a human
+    HELD = "held"  # a human's stop or pause is pending or recorded: never restarted
     FOREIGN = "foreign"  # run from another host: not ours to judge
     BUSY = "busy"  # another monitor is deciding for this session right now
     BACKING_OFF = "backing-off"
@@ -98,7 +99,10 @@ class _Dead:
 
 
 def needs_orchestrator(files: SessionFiles, state: SessionState) -> bool:
-    """New and active sessions; a gate only when no human is needed to pass it."""
+    """New and active sessions; a gate only when no human is needed to pass it; never a
+    session a human stopped or paused (its lifecycle says so, or its hold is pending)."""
+    if files.hold.exists():
+        return False
     if state.lifecycle in (Lifecycle.NEW, Lifecycle.ACTIVE):
         return True
     if state.lifecycle is not Lifecycle.WAITING:
@@ -143,7 +147,9 @@ def _readable_state(files: SessionFiles, monitor: Monitor) -> SessionState:
 def _observe(files: SessionFiles, monitor: Monitor) -> SessionCheck | _Dead:
     state = _readable_state(files, monitor)
     if not needs_orchestrator(files, state):
-        return SessionCheck(session=files.name, verdict=CheckVerdict.INACTIVE,
+        held = files.hold.exists() or state.lifecycle in HELD
+        return SessionCheck(session=files.name,
+                            verdict=CheckVerdict.HELD if held else CheckVerdict.INACTIVE,
                             detail=str(state.lifecycle))
     lease = read_lease(files.lease)
     if lease is None:
@@ -293,7 +299,8 @@ def _retry_lockout_notice(files: SessionFiles, monitor: Monitor) -> None:
 
 def summarize(checks: list[SessionCheck]) -> Iterator[str]:
     """One line per check that is worth a human's eye (everything but quiet states)."""
-    quiet = (CheckVerdict.ALIVE, CheckVerdict.INACTIVE, CheckVerdict.NOT_RUNNING)
+    quiet = (CheckVerdict.ALIVE, CheckVerdict.INACTIVE, CheckVerdict.NOT_RUNNING,
+             CheckVerdict.HELD)
     for check in checks:
         if check.verdict not in quiet:
             yield f"{check.session}: {check.verdict} {check.detail}".rstrip()

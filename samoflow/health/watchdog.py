@@ -45,6 +45,7 @@ from samoflow.health.stall import (
 )
 from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
+from samoflow.session.hold import stop_requested
 from samoflow.session.journal import process_alive, read_journal
 from samoflow.settings import Settings
 
@@ -155,6 +156,9 @@ class AttemptWatch:
         beat = self.tracker.take_beat()
         if beat is not None:
             self._announce(beat)
+        if stop_requested(self.files):  # a human's stop: the agent goes, the flow records it
+            self._end_agent()
+            return
         requested = take_control(self.files, self.place.iteration, self.place.attempt)
         if requested is not None:
             self.carry_out(requested)

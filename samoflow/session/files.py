@@ -30,6 +30,7 @@ RESTARTS = "_restarts.json"
 PROGRESS = "_progress.json"
 STALL = "_stall.json"
 CONTROL = "_control.json"
+HOLD = "_hold.json"
 BUDGET = "_budget.json"
 WORKER_CONVOY = "_convoy.json"
 # Folders directly under the sessions root (and the worktrees root) that are not sessions.
@@ -39,7 +40,7 @@ NOTICES_DIR = "_notices"
 # Written by samoflow, not by the agent: a change there says nothing about the agent's progress.
 ORCHESTRATOR_NAMES = frozenset(
     {HOOK, JOURNAL, HISTORY, HANDOFF, SPEC, GATE, LEASE, LEASE_LOCK, RESTARTS, PROGRESS, STALL,
-     CONTROL, BUDGET, LOGS, INBOX}
+     CONTROL, HOLD, BUDGET, LOGS, INBOX}
 )
 
 
@@ -131,6 +132,11 @@ class SessionFiles:
     @property
     def control(self) -> Path:
         return self.root / CONTROL
+
+    @property
+    def hold(self) -> Path:
+        """A human's stop or pause, for the orchestrator to honour."""
+        return self.root / HOLD
 
     @property
     def budget(self) -> Path:

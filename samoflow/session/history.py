@@ -27,6 +27,8 @@ class Outcome(StrEnum):
     WAITING = "waiting"
     HANDOFF = "handoff"
     ANSWERED = "answered"
+    STOPPED = "stopped"  # a human ended the running attempt; `samoflow run --session` resumes
+    PAUSED = "paused"  # a human held it after an iteration; `samoflow resume` lets it go on
 
 
 class Usage(BaseModel):

@@ -42,6 +42,12 @@ class Lifecycle(StrEnum):
     WAITING = "waiting"  # paused at a human gate
     BLOCKED = "blocked"
     DONE = "done"
+    STOPPED = "stopped"  # by a human: resumed by `samoflow run --session` or `resume`
+    PAUSED = "paused"  # by a human, between iterations: `samoflow resume` lets it go on
+
+
+# Nothing for an orchestrator to do until a human acts.
+HELD = frozenset({Lifecycle.STOPPED, Lifecycle.PAUSED})
 
 
 class SessionState(BaseModel):
@@ -91,6 +97,8 @@ def _lifecycle(last: HistoryEntry | None) -> Lifecycle:
         Outcome.DONE: Lifecycle.DONE,
         Outcome.BLOCKED: Lifecycle.BLOCKED,
         Outcome.WAITING: Lifecycle.WAITING,
+        Outcome.STOPPED: Lifecycle.STOPPED,
+        Outcome.PAUSED: Lifecycle.PAUSED,
     }.get(last.outcome, Lifecycle.ACTIVE)
 
 

@@ -19,6 +19,7 @@ from samoflow.notices.notice import Notice
 from samoflow.prefect_api.events import watch_attempt
 from samoflow.session.files import SessionFiles
 from samoflow.session.git_truth import verify_before_attempt
+from samoflow.session.hold import stop_requested
 from samoflow.session.spec import AgentSpec, read_spec
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
@@ -55,6 +56,10 @@ class AgentUnhealableError(IterationBlockedError):
     iteration blocks at once with the fix."""
 
 
+class AgentStoppedError(RuntimeError):
+    """A human stopped the session (CLI, chat, a Prefect cancellation): no retry."""
+
+
 class RateLimitedError(RuntimeError):
     """The agent hit a rate or usage limit: not a failure; the flow waits and runs it again."""
 
@@ -67,7 +72,7 @@ def retry_unless_rate_limited(task: object, task_run: object, state: State[Any])
     """Retries are for crashes; a rate limit goes back to the flow, which waits for the reset."""
     try:
         state.result()
-    except (RateLimitedError, IterationBlockedError):
+    except (RateLimitedError, IterationBlockedError, AgentStoppedError):
         return False
     except Exception:
         return True
@@ -114,6 +119,8 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     """
     logger = get_run_logger()
     settings = get_settings()
+    if stop_requested(files):
+        raise AgentStoppedError(f"session {files.name} was stopped before its attempt")
     try:
         for repair in verify_before_attempt(files).repairs:  # never an agent outside its worktree
             logger.warning("%s: %s", files.name, repair)
@@ -136,6 +143,8 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
         watch_attempt(files, hook, settings, _tell_humans(files)) as watch,
     ):
         result = run_attempt(files, spec, hook, adapter, settings, on_output=watch.saw_output)
+    if stop_requested(files):
+        raise AgentStoppedError(f"session {files.name} was stopped during attempt {attempt}")
     if watch.stalled_reason is not None:
         raise AgentStalledError(watch.stalled_reason)
     if result.rate_limit is not None:
