@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     # One HTTP request to Slack, and the retries of a 5xx / connection error / 429 after it.
     slack_timeout_seconds: float = Field(10.0, gt=0)
     slack_retries: int = Field(2, ge=0)
+    # The TelegramAlerts / WebhookAlerts blocks notices also go to (none: that channel is off).
+    # Named here, so a notice is queued for them even while the Prefect API is down.
+    telegram_block: str | None = None
+    webhook_block: str | None = None
+    # Telegram and webhook: one request's timeout, the retries after it (5xx, 429, connection
+    # errors), and the longest retry-after honoured in place (longer: the next flush).
+    notify_timeout_seconds: float = Field(10.0, gt=0)
+    notify_retries: int = Field(2, ge=0)
+    notify_max_retry_wait_seconds: float = Field(30.0, ge=0)
     # How often a running orchestrator refreshes `_lease.json` (its proof of life).
     lease_heartbeat_seconds: float = Field(5.0, gt=0)
     # A lease whose heartbeat is older than this is not alive, even if its pid exists.

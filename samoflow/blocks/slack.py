@@ -22,11 +22,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from samoflow.notices.channel import DeliveryError
 from samoflow.notices.slack import SlackPayload
 from samoflow.settings import get_settings
 
 
-class SlackDeliveryError(RuntimeError):
+class SlackDeliveryError(DeliveryError):
     """Slack did not take the message after the retries; the text holds no secret."""
 
 
@@ -43,20 +44,25 @@ class SlackAlerts(Block):
         default=None, description="Slack Web API base URL override (tests, proxies)"
     )
 
+    @property
+    def channel_name(self) -> str:
+        return "slack"
+
     def describe(self) -> str:
         """Where messages go, safe to log."""
         if self.webhook_url is not None:
             return "an incoming webhook"
         return f"bot token to channel {self.channel or '?'}"
 
-    def send_payload(self, payload: SlackPayload) -> None:
+    def send_payload(self, payload: SlackPayload) -> str | None:
+        """Returns the message's `ts` when posted with the bot token (replies thread on it)."""
         if self.webhook_url is None and (self.bot_token is None or not self.channel):
             raise SlackDeliveryError("the SlackAlerts block has neither a webhook URL nor a bot")
         try:
             if self.webhook_url is not None:
                 self._send_webhook(payload)
-            else:
-                self._send_bot(payload)
+                return None
+            return self._send_bot(payload)
         except SlackDeliveryError:
             raise
         except Exception as error:  # connection refused, timeout, ...: after the retries
@@ -76,7 +82,7 @@ class SlackAlerts(Block):
                 self._mask(f"webhook answered HTTP {response.status_code}: {response.body[:200]}")
             )
 
-    def _send_bot(self, payload: SlackPayload) -> None:
+    def _send_bot(self, payload: SlackPayload) -> str | None:
         assert self.bot_token is not None and self.channel
         settings = get_settings()
         client = WebClient(
@@ -86,13 +92,15 @@ class SlackAlerts(Block):
             retry_handlers=retry_handlers(settings.slack_retries),
         )
         try:
-            client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=self.channel, text=payload.text, blocks=_blocks(payload)
             )
         except SlackApiError as error:
             status = error.response.status_code if error.response is not None else "?"
             answer = error.response.get("error") if error.response is not None else None
             raise SlackDeliveryError(f"chat.postMessage answered HTTP {status}: {answer}") from None
+        ts = response.get("ts")
+        return str(ts) if ts else None
 
     def _mask(self, text: str) -> str:
         for secret in (self.webhook_url, self.bot_token):

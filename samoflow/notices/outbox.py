@@ -32,6 +32,7 @@ from samoflow.session.files import NOTICES_DIR
 from samoflow.session.journal import process_alive
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
+CHANNELS_DIR = "channels"  # `_notices/channels/<name>/`: the outboxes of the extra channels
 
 
 class QueuedNotice(BaseModel):
@@ -43,6 +44,7 @@ class QueuedNotice(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    receipt: str | None = None  # the channel's id of the delivered message (replies find it)
 
 
 class FlushReport(BaseModel):
@@ -106,7 +108,18 @@ class NoticeOutbox:
     def pending_count(self) -> int:
         return len(list(self.pending.glob("*.json"))) if self.pending.is_dir() else 0
 
-    def flush(self, send: Callable[[SlackPayload], None]) -> FlushReport:
+    @classmethod
+    def for_channel(cls, sessions_root: Path, channel: str) -> NoticeOutbox:
+        """One outbox per extra channel: each holds its own once-per-key record."""
+        if not KEY_PATTERN.match(channel):
+            raise ValueError(f"channel name {channel!r} must be a lowercase slug")
+        return cls(sessions_root / NOTICES_DIR / CHANNELS_DIR / channel)
+
+    def sent_items(self) -> list[QueuedNotice]:
+        paths = sorted(self.sent.glob("*.json")) if self.sent.is_dir() else []
+        return [item for path in paths if (item := _read(path)) is not None]
+
+    def flush(self, send: Callable[[SlackPayload], object]) -> FlushReport:
         """Send every pending message once; a failure leaves it pending for the next flush."""
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
@@ -115,7 +128,7 @@ class NoticeOutbox:
             path, item = claim
             tried.add(item.key)
             try:
-                send(item.payload)
+                receipt = send(item.payload)
             except Exception as error:  # any channel failure: keep the message, go on
                 self._release(path, item, str(error)[:500])
                 failed.append((item.key, str(error)[:500]))
@@ -123,7 +136,7 @@ class NoticeOutbox:
             except BaseException:
                 self._release(path, item, "interrupted")
                 raise
-            self._mark_sent(path, item)
+            self._mark_sent(path, item, receipt if isinstance(receipt, str) else None)
             sent.append(item.key)
         return FlushReport(sent=tuple(sent), failed=tuple(failed), pending=self.pending_count())
 
@@ -157,11 +170,11 @@ class NoticeOutbox:
             atomic_write_model(self.pending / f"{item.key}.json", updated)
             claimed.unlink(missing_ok=True)
 
-    def _mark_sent(self, claimed: Path, item: QueuedNotice) -> None:
+    def _mark_sent(self, claimed: Path, item: QueuedNotice, receipt: str | None) -> None:
         with self._locked():
-            done = item.model_copy(
-                update={"attempts": item.attempts + 1, "last_error": None, "sent_at": utcnow()}
-            )
+            update = {"attempts": item.attempts + 1, "last_error": None, "sent_at": utcnow(),
+                      "receipt": receipt}
+            done = item.model_copy(update=update)
             atomic_write_model(self.sent / f"{item.key}.json", done)  # first the proof ...
             claimed.unlink(missing_ok=True)  # ... then the claim: a crash in between is safe
 

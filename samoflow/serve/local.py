@@ -27,7 +27,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORK_POOL = "samoflow"
 # The global concurrency limit every agent attempt takes a slot of, across all workers.
 AGENT_LIMIT = "samoflow-agents"
-BLOCK_MODULES = ("samoflow.blocks.agent_config", "samoflow.blocks.slack")
+BLOCK_MODULES = (
+    "samoflow.blocks.agent_config",
+    "samoflow.blocks.slack",
+    "samoflow.blocks.telegram",
+    "samoflow.blocks.webhook",
+)
 SERVER_DEADLINE_SECONDS = 120.0
 # Prefect keeps concurrency leases in memory by default: a restarted server forgets them and
 # the slots of holders that died meanwhile are never given back. On disk they survive.

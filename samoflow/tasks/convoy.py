@@ -34,7 +34,7 @@ from samoflow.project import ProjectError
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import SessionError
 from samoflow.settings import get_settings
-from samoflow.tasks.notify import deliver
+from samoflow.tasks.notify import deliver, deliver_to_channels
 from samoflow.workspace.worktrees import RepoError
 
 
@@ -126,6 +126,8 @@ def announce_completion(convoy_file: str) -> ConvoyRecord:
         record = record.model_copy(update={"notice": notice})
         write_convoy(path, record)
     assert record.notice is not None
+    # The other channels: each outbox refuses the key once it holds it, so once each too.
+    deliver_to_channels(Path(record.sessions_root), record.notice_key, convoy_payload(record))
     if record.notice.sent_at is None:
         deliver(outbox, record.notice_key, None)
         sent = outbox.sent_item(record.notice_key)

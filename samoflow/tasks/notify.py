@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from samoflow.blocks.slack import SlackAlerts
+from samoflow.notices.channel import Channel
 from samoflow.notices.notice import Notice, NoticeKind
 from samoflow.notices.outbox import FlushReport, NoticeOutbox
 from samoflow.notices.slack import SlackPayload, notice_key, notice_payload
@@ -23,7 +24,7 @@ from samoflow.session.files import SessionFiles
 from samoflow.session.spec import read_spec
 from samoflow.settings import get_settings
 
-Sender = Callable[[SlackPayload], None]
+Sender = Callable[[SlackPayload], object]
 
 
 class ChannelUnavailableError(RuntimeError):
@@ -67,6 +68,37 @@ def deliver(outbox: NoticeOutbox, key: str, payload: SlackPayload | None) -> Flu
     return report
 
 
+def extra_channels() -> list[tuple[str, type[Channel]]]:
+    """(block name, block class) of every channel the settings switch on beside Slack."""
+    from samoflow.blocks.telegram import TelegramAlerts
+    from samoflow.blocks.webhook import WebhookAlerts
+
+    settings = get_settings()
+    named: list[tuple[str | None, type[Channel]]] = [
+        (settings.telegram_block, TelegramAlerts), (settings.webhook_block, WebhookAlerts)
+    ]
+    return [(name, kind) for name, kind in named if name]
+
+
+def deliver_to_channels(sessions_root: Path, key: str, payload: SlackPayload | None) -> None:
+    """Queue in each extra channel's own outbox, then flush it; a channel down waits there."""
+    logger = get_run_logger()
+    for block_name, kind in extra_channels():
+        channel = kind.__name__.removesuffix("Alerts").lower()
+        outbox = NoticeOutbox.for_channel(sessions_root, channel)
+        try:
+            if payload is not None:
+                outbox.enqueue(key, payload)
+            block = cast(Channel, kind.load(block_name))  # type: ignore[attr-defined]
+            report = outbox.flush(block.send_payload)
+        except Exception as error:  # the API, the block or the disk: kept for the next flush
+            logger.warning("%s: %s not delivered now (kept): %s", channel, key, error)
+            continue
+        for failed_key, reason in report.failed:
+            logger.warning("%s did not take %s (kept for the next try): %s", channel, failed_key,
+                           reason)
+
+
 def _reported_by_its_convoy(notice: Notice, files: SessionFiles) -> bool:
     """A convoy member's `done` is part of the convoy's one message, not a message of its own."""
     if notice.kind is not NoticeKind.DONE or not files.spec.exists():
@@ -83,14 +115,15 @@ def notify_humans(notice: Notice, files: SessionFiles | None = None) -> None:
         return
     if _reported_by_its_convoy(notice, files):
         return
-    deliver(
-        NoticeOutbox.for_sessions(files.sessions_root), notice_key(notice), notice_payload(notice)
-    )
+    key, payload = notice_key(notice), notice_payload(notice)
+    deliver(NoticeOutbox.for_sessions(files.sessions_root), key, payload)
+    deliver_to_channels(files.sessions_root, key, payload)
 
 
 @task(name="flush-outbox", cache_policy=NO_CACHE, retries=0)
 def flush_outbox(sessions_root: str) -> FlushReport:
-    """Re-send what earlier tries could not deliver."""
+    """Re-send what earlier tries could not deliver (Slack, then every extra channel)."""
+    deliver_to_channels(Path(sessions_root), "earlier notices", None)
     outbox = NoticeOutbox.for_sessions(Path(sessions_root))
     if outbox.pending_count() == 0:
         return FlushReport()

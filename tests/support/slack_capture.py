@@ -61,6 +61,8 @@ class SlackCapture:
                     else ("ok" if status == 200 else "oops")
                 )
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.send_header("Content-Type", "application/json" if bot else "text/plain")
                 self.end_headers()
                 self.wfile.write(reply.encode("utf-8"))
