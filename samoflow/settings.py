@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(10.0, gt=0)
     notify_retries: int = Field(2, ge=0)
     notify_max_retry_wait_seconds: float = Field(30.0, ge=0)
+    # Replies: how long a Slack notice's thread is read for replies, and how long one
+    # Telegram long poll (getUpdates) waits; the listen deployment listens this long per run.
+    reply_window_days: float = Field(7.0, gt=0)
+    reply_poll_seconds: int = Field(20, ge=0, le=50)
+    listen_seconds: float = Field(55.0, gt=0)
     # How often a running orchestrator refreshes `_lease.json` (its proof of life).
     lease_heartbeat_seconds: float = Field(5.0, gt=0)
     # A lease whose heartbeat is older than this is not alive, even if its pid exists.

@@ -9,7 +9,7 @@ from samoflow.agents.base import AgentRequest
 
 # Names of variables that carry samoflow's or Prefect's credentials: never handed to an agent.
 SECRET_NAME = re.compile(
-    r"(SLACK|PREFECT_API_KEY|PREFECT_API_AUTH|SAMOFLOW_.*(TOKEN|SECRET|WEBHOOK))"
+    r"(SLACK|TELEGRAM|PREFECT_API_KEY|PREFECT_API_AUTH|SAMOFLOW_.*(TOKEN|SECRET|WEBHOOK))"
 )
 
 

@@ -43,6 +43,9 @@ class SlackAlerts(Block):
     api_base_url: str | None = Field(
         default=None, description="Slack Web API base URL override (tests, proxies)"
     )
+    allowed_user_ids: list[str] = Field(
+        default_factory=list, description="Only these users' thread replies act (empty: anyone)"
+    )
 
     @property
     def channel_name(self) -> str:
@@ -84,13 +87,7 @@ class SlackAlerts(Block):
 
     def _send_bot(self, payload: SlackPayload) -> str | None:
         assert self.bot_token is not None and self.channel
-        settings = get_settings()
-        client = WebClient(
-            token=self.bot_token.get_secret_value(),
-            base_url=self.api_base_url or "https://slack.com/api/",
-            timeout=int(settings.slack_timeout_seconds),
-            retry_handlers=retry_handlers(settings.slack_retries),
-        )
+        client = self.web_client()
         try:
             response = client.chat_postMessage(
                 channel=self.channel, text=payload.text, blocks=_blocks(payload)
@@ -101,6 +98,17 @@ class SlackAlerts(Block):
             raise SlackDeliveryError(f"chat.postMessage answered HTTP {status}: {answer}") from None
         ts = response.get("ts")
         return str(ts) if ts else None
+
+    def web_client(self) -> WebClient:
+        """The Web API with the bot token (posting, and reading thread replies)."""
+        assert self.bot_token is not None
+        settings = get_settings()
+        return WebClient(
+            token=self.bot_token.get_secret_value(),
+            base_url=self.api_base_url or "https://slack.com/api/",
+            timeout=int(settings.slack_timeout_seconds),
+            retry_handlers=retry_handlers(settings.slack_retries),
+        )
 
     def _mask(self, text: str) -> str:
         for secret in (self.webhook_url, self.bot_token):

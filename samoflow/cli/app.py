@@ -44,6 +44,7 @@ def _register_commands() -> None:
     from samoflow.cli import hold as cli_hold
     from samoflow.cli import inbox as cli_inbox
     from samoflow.cli import limits as cli_limits
+    from samoflow.cli import listen as cli_listen
     from samoflow.cli import monitor as cli_monitor
     from samoflow.cli import prompt as cli_prompt
     from samoflow.cli import served as cli_served
@@ -58,6 +59,7 @@ def _register_commands() -> None:
     app.command()(cli_hold.stop)
     app.command()(cli_hold.pause)
     app.command()(cli_hold.resume)
+    app.command()(cli_listen.listen)
     app.command()(cli_economy.budget)
     app.command()(cli_prompt.prompt)
 

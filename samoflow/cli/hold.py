@@ -78,7 +78,15 @@ def stop(
     """End the running attempt now; worktree and branch stay. `samoflow run --session` resumes."""
     config = project_config(repo)
     targets = select_sessions(config, session, convoy, everything)
-    _print(stop_sessions(targets, _who("stop"), get_settings()))
+    _print(stop_sessions(targets, _who("stop"), get_settings(), release_gate))
+
+
+def release_gate(files: SessionFiles) -> None:
+    """Prefect loads only when a stopped session was paused at a gate."""
+    reach_prefect()
+    from samoflow.prefect_api.gates import release_paused_run
+
+    release_paused_run(files)
 
 
 def pause(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -103,8 +104,17 @@ def _end_orchestrator(files: SessionFiles) -> None:
         pass  # gone meanwhile: nothing left to end
 
 
-def stop_sessions(many: list[SessionFiles], by: str, settings: Settings) -> list[HoldOutcome]:
-    """Every agent ended first, then each orchestrator waited for: a convoy stops at once."""
+def stop_sessions(
+    many: list[SessionFiles],
+    by: str,
+    settings: Settings,
+    release_gate: Callable[[SessionFiles], None] = lambda files: None,
+) -> list[HoldOutcome]:
+    """Every agent ended first, then each orchestrator waited for: a convoy stops at once.
+
+    A run paused at a gate waits in Prefect, not on our files: `release_gate` lets it go on,
+    so it sees the stop (the session is no longer waiting) and ends.
+    """
     asked: list[tuple[SessionFiles, Hold, bool]] = []
     outcomes: list[HoldOutcome] = []
     for files in many:
@@ -113,6 +123,9 @@ def stop_sessions(many: list[SessionFiles], by: str, settings: Settings) -> list
             outcomes.append(HoldOutcome(files.name, False, f"nothing to stop: it is {lifecycle}"))
             continue
         asked.append((files, request_hold(files, HoldKind.STOP, by), end_agent(files)))
+        if lifecycle is Lifecycle.WAITING:
+            settle(files, asked[-1][1], settings)  # recorded first: the released run sees it
+            release_gate(files)
     for files, hold, killed in asked:
         if running_elsewhere(files, settings) and not _wait_for_orchestrator(files, settings):
             _end_orchestrator(files)

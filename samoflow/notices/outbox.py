@@ -45,6 +45,7 @@ class QueuedNotice(BaseModel):
     last_error: str | None = None
     sent_at: datetime | None = None
     receipt: str | None = None  # the channel's id of the delivered message (replies find it)
+    session: str | None = None  # the session a reply to this message acts on
 
 
 class FlushReport(BaseModel):
@@ -84,14 +85,15 @@ class NoticeOutbox:
         queued = (self.pending / f"{key}.json").exists() or (self.sent / f"{key}.json").exists()
         return queued or bool(self._claims(key))
 
-    def enqueue(self, key: str, payload: SlackPayload) -> bool:
+    def enqueue(self, key: str, payload: SlackPayload, session: str | None = None) -> bool:
         """Queue `payload` under `key`; False when the key was queued or sent before."""
         if not KEY_PATTERN.match(key):
             raise ValueError(f"notice key {key!r} must be a lowercase slug")
         with self._locked():
             if self.known(key):
                 return False
-            atomic_write_model(self.pending / f"{key}.json", QueuedNotice(key=key, payload=payload))
+            item = QueuedNotice(key=key, payload=payload, session=session)
+            atomic_write_model(self.pending / f"{key}.json", item)
             return True
 
     def find(self, key: str) -> QueuedNotice | None:
@@ -114,6 +116,13 @@ class NoticeOutbox:
         if not KEY_PATTERN.match(channel):
             raise ValueError(f"channel name {channel!r} must be a lowercase slug")
         return cls(sessions_root / NOTICES_DIR / CHANNELS_DIR / channel)
+
+    def session_of(self, receipt: str) -> str | None:
+        """The session whose delivered notice became the channel's message `receipt`."""
+        for item in self.sent_items():
+            if item.receipt == receipt:
+                return item.session
+        return None
 
     def sent_items(self) -> list[QueuedNotice]:
         paths = sorted(self.sent.glob("*.json")) if self.sent.is_dir() else []

@@ -21,7 +21,7 @@ MESSAGE_LIMIT = 4096
 _SPECIAL = re.compile(r"([_*\[])")  # legacy Markdown's entity starters
 
 
-def _escape(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Escape Markdown outside `code` spans (an odd backtick count loses its backticks)."""
     if text.count("`") % 2:
         text = text.replace("`", "'")
@@ -32,7 +32,8 @@ def _escape(text: str) -> str:
 def markdown_text(payload: SlackPayload) -> str:
     """The notice's plain text as Telegram Markdown: the headline bold, the rest escaped."""
     head, _, rest = payload.text.partition("\n")
-    text = f"*{_escape(head).replace('*', '')}*" + (f"\n{_escape(rest)}" if rest else "")
+    body = f"\n{escape_markdown(rest)}" if rest else ""
+    text = f"*{escape_markdown(head).replace('*', '')}*" + body
     return text[:MESSAGE_LIMIT]
 
 

@@ -51,11 +51,13 @@ def slack_sender() -> Sender:
     return block.send_payload
 
 
-def deliver(outbox: NoticeOutbox, key: str, payload: SlackPayload | None) -> FlushReport:
+def deliver(
+    outbox: NoticeOutbox, key: str, payload: SlackPayload | None, session: str | None = None
+) -> FlushReport:
     """Queue `payload` under `key` (when given) and flush everything queued; never raises."""
     logger = get_run_logger()
     try:
-        if payload is not None and not outbox.enqueue(key, payload):
+        if payload is not None and not outbox.enqueue(key, payload, session):
             logger.info("notice %s was queued before: not queued again", key)
         report = outbox.flush(slack_sender())
     except Exception as error:  # the channel or the disk: the message stays queued
@@ -80,7 +82,9 @@ def extra_channels() -> list[tuple[str, type[Channel]]]:
     return [(name, kind) for name, kind in named if name]
 
 
-def deliver_to_channels(sessions_root: Path, key: str, payload: SlackPayload | None) -> None:
+def deliver_to_channels(
+    sessions_root: Path, key: str, payload: SlackPayload | None, session: str | None = None
+) -> None:
     """Queue in each extra channel's own outbox, then flush it; a channel down waits there."""
     logger = get_run_logger()
     for block_name, kind in extra_channels():
@@ -88,7 +92,7 @@ def deliver_to_channels(sessions_root: Path, key: str, payload: SlackPayload | N
         outbox = NoticeOutbox.for_channel(sessions_root, channel)
         try:
             if payload is not None:
-                outbox.enqueue(key, payload)
+                outbox.enqueue(key, payload, session)
             block = cast(Channel, kind.load(block_name))  # type: ignore[attr-defined]
             report = outbox.flush(block.send_payload)
         except Exception as error:  # the API, the block or the disk: kept for the next flush
@@ -116,8 +120,8 @@ def notify_humans(notice: Notice, files: SessionFiles | None = None) -> None:
     if _reported_by_its_convoy(notice, files):
         return
     key, payload = notice_key(notice), notice_payload(notice)
-    deliver(NoticeOutbox.for_sessions(files.sessions_root), key, payload)
-    deliver_to_channels(files.sessions_root, key, payload)
+    deliver(NoticeOutbox.for_sessions(files.sessions_root), key, payload, notice.session)
+    deliver_to_channels(files.sessions_root, key, payload, notice.session)
 
 
 @task(name="flush-outbox", cache_policy=NO_CACHE, retries=0)

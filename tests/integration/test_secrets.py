@@ -97,3 +97,61 @@ def test_slack_and_prefect_credentials_never_reach_an_agent(
     env = agent_environment(request)
     assert not {"SLACK_BOT_TOKEN", "PREFECT_API_KEY", "SAMOFLOW_SLACK_WEBHOOK"} & set(env)
     assert env["SAMOFLOW_PHASE"] == "init" and env["SAMOFLOW_ROLE"] == "coordinator"
+
+
+DUMP_ENV = (
+    'env > "$SAMOFLOW_SESSION_DIR/agent-env.txt"; '
+    'echo "{\\"status\\": \\"blocked\\", \\"reason\\": \\"env dumped\\"}" '
+    '> "$SAMOFLOW_SESSION_DIR/_signal.json"'
+)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_bot_tokens_never_reach_files_logs_artifacts_or_agents(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter
+
+    from samoflow.blocks.slack import SlackAlerts
+    from samoflow.blocks.telegram import TelegramAlerts
+    from samoflow.flows.listen import listen_flow
+    from tests.support.replies import quick_replies
+    from tests.support.slack_capture import slack_capture
+    from tests.support.telegram_api import CHAT_ID, TOKEN, fake_telegram
+
+    slack_token = "xoxb-slack-secret-77"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)  # also where a user might keep it
+    files = create_session(
+        load_config(repo), name="tokens", task="dump the env", dive=None,
+        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh -c '{DUMP_ENV}'"),
+    )
+    with fake_telegram() as telegram, slack_capture() as slack:
+        TelegramAlerts(bot_token=SecretStr(TOKEN), chat_id=CHAT_ID,
+                       api_base_url=telegram.base_url).save("tg-tokens", overwrite=True)
+        SlackAlerts(bot_token=SecretStr(slack_token), channel="C42",
+                    api_base_url=slack.api_url).save("slack-tokens", overwrite=True)
+        monkeypatch.setenv("SAMOFLOW_TELEGRAM_BLOCK", "tg-tokens")
+        monkeypatch.setenv("SAMOFLOW_SLACK_BLOCK", "slack-tokens")
+        quick_replies(monkeypatch)
+        assert session_flow(str(files.root)).reason == "env dumped"
+        telegram.reply(telegram.next_message_id, "/status")
+        slack.user_reply(slack.messages[0]["ts"], "/status")
+        handled = listen_flow(str(repo), seconds=2)
+    assert sorted(h.action or "" for h in handled) == ["status", "status"]
+    assert "blocked" in telegram.texts()[-1]
+    secrets = (TOKEN, slack_token)
+    for path in files.sessions_root.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not any(secret in text for secret in secrets), path
+    assert "SAMOFLOW_SESSION_DIR" in (files.root / "agent-env.txt").read_text()
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs: list[str] = []
+        while page := client.read_logs(limit=200, offset=len(logs)):  # the API's page size
+            logs += [log.message for log in page]
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(), limit=200)
+    assert logs and not any(secret in message for message in logs for secret in secrets)
+    for artifact in artifacts:
+        shown = f"{artifact.data} {artifact.description}"
+        assert not any(secret in shown for secret in secrets), artifact.key
