@@ -23,24 +23,13 @@ from samoflow.health.restart import launch_local
 from samoflow.health.stop_pause import HoldOutcome, pause_session, resume_session, stop_sessions
 from samoflow.project import ProjectConfig
 from samoflow.serve.reach import Source
-from samoflow.session.files import SessionFiles, is_session_dir
-from samoflow.session.store import find_session, list_sessions
+from samoflow.session.files import SessionFiles
+from samoflow.session.store import all_sessions, find_session
 from samoflow.settings import get_settings
 
 SessionArg = Annotated[str | None, typer.Argument(help="The session (or use --convoy / --all).")]
 ConvoyOption = Annotated[str | None, typer.Option("--convoy", help="Every member of a convoy.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every session of the project.")]
-
-
-def _every_session(sessions_root: Path) -> list[SessionFiles]:
-    """Top-level sessions and their workers (a coordinator's convoy runs them)."""
-    found = []
-    for name in list_sessions(sessions_root):
-        files = SessionFiles(sessions_root / name)
-        found.append(files)
-        if files.workers.is_dir():
-            found += [SessionFiles(p) for p in sorted(files.workers.iterdir()) if is_session_dir(p)]
-    return found
 
 
 def select_sessions(
@@ -56,7 +45,7 @@ def select_sessions(
             return [SessionFiles(Path(member.session_dir)) for member in record.members]
     except (*USER_ERRORS, ConvoyError) as error:
         fail(str(error))
-    return _every_session(config.sessions)
+    return all_sessions(config.sessions)
 
 
 def _who(command: str) -> str:
