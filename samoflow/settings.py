@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # How long `samoflow stop` waits for the orchestrator to record the stop and let go of
     # its lease before it ends that process itself (asleep at a gate or a rate-limit wait).
     stop_wait_seconds: float = Field(30.0, gt=0)
+    # How often a run no runner supervises (`run --local`) asks whether the UI cancelled it.
+    cancel_poll_seconds: float = Field(5.0, gt=0)
     # Wait before the second restart of one session; doubles per restart up to the max.
     restart_backoff_initial_seconds: float = Field(30.0, ge=0)
     restart_backoff_max_seconds: float = Field(600.0, ge=0)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import Flow, flow, get_run_logger
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from samoflow.convoy.setup import requested_workers
 from samoflow.delivery.status import verification_of
@@ -21,6 +23,7 @@ from samoflow.health.stop_pause import honour_hold, stop_after_cancellation
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.prefect_api.artifacts import publish_session_artifacts
+from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.prefect_api.run_states import end_blocked_run_failed
@@ -89,7 +92,10 @@ def stop_on_cancellation(flow: Flow[..., Any], flow_run: FlowRun, state: State[A
 def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""
     files = SessionFiles(Path(session_dir))
-    with hold_lease(files, flow_run_id=str(flow_run.id)):  # the monitor's proof of life
+    with (
+        hold_lease(files, flow_run_id=str(flow_run.id)),  # the monitor's proof of life
+        watch_own_cancellation(files),
+    ):
         while True:
             state = check_session_files(files)
             if honour_hold(files) or state.lifecycle in ENDS_RUN:
@@ -128,6 +134,13 @@ def check_session_files(files: SessionFiles) -> SessionState:
         return state
     tell_humans_about(files, blocked)
     return load_state(files)
+
+
+def watch_own_cancellation(files: SessionFiles) -> AbstractContextManager[None]:
+    """Served runs are cancelled by their runner (SIGTERM, then the hook); others watch."""
+    if deployment.get_id() is not None:
+        return nullcontext()
+    return watch_cancellation(files, UUID(str(flow_run.id)), get_settings().cancel_poll_seconds)
 
 
 def run_requested_workers(files: SessionFiles) -> None:

@@ -13,13 +13,14 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 
+from samoflow.health.lease import read_lease
 from samoflow.health.monitor import CheckVerdict, Monitor, check_session
 from samoflow.health.restart import Launched
 from samoflow.project import load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, Outcome, read_history
 from samoflow.session.spec import read_spec
-from samoflow.session.state import Lifecycle, load_state
+from samoflow.session.state import Lifecycle, SessionReport, load_state
 from samoflow.settings import get_settings
 from tests.conftest import wait_until
 from tests.support.holds import (
@@ -167,3 +168,26 @@ def test_stop_all_stops_every_member_of_a_running_convoy(repo: Path, tmp_path: P
         assert agent is not None
         assert_stopped(files, agent, "")
         assert_left_alone_by_the_monitor(files)
+
+
+def test_a_cancelled_local_run_stops_too(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No runner signals a `samoflow run --local`: the flow sees its own cancellation."""
+    from tests.support.replies import run_in_thread
+
+    monkeypatch.setenv("SAMOFLOW_CANCEL_POLL_SECONDS", "1")
+    get_settings.cache_clear()
+    files = new_session(repo, HANGS_FIRST, name="local-cancel")
+    reports: list[SessionReport] = []
+    runner = run_in_thread(files, reports)
+    wait_until(lambda: agent_pid(files) is not None, 180, "the hung agent")
+    agent = agent_pid(files)
+    lease = read_lease(files.lease)
+    assert agent is not None and lease is not None and lease.flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(lease.flow_run_id), Cancelling())
+    runner.join(timeout=120)
+    assert reports and reports[0].lifecycle is Lifecycle.STOPPED
+    assert_stopped(files, agent, "prefect cancellation")
+    assert_resumes_to_done(repo, files)
