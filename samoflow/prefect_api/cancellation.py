@@ -12,7 +12,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import get_client
 
-from samoflow.health.stop import end_agent
+from samoflow.health.stop_pause import end_agent
 from samoflow.session.files import SessionFiles
 from samoflow.session.hold import HoldKind, request_hold
 
