@@ -79,5 +79,5 @@ def run_session(
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`samoflow run --local` of a new auto-approved scripted session, in the background."""
     argv = [*SAMOFLOW, "run", "add a greeting", "--session", name, "--repo", str(repo),
-            "--scenario", str(scenario), "--auto-approve", "--local"]
+            "--agent", "scripted", "--scenario", str(scenario), "--auto-approve", "--local"]
     return background(argv, log)
