@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     agent_concurrency_limit: str | None = None
     # A slot's lease: a killed holder's slot is given back this long after its last renewal.
     agent_slot_lease_seconds: float = Field(60.0, ge=60)  # Prefect: 60 s at least
+    # The merge lock's lease: a convoy killed mid-merge frees the repository this long after.
+    merge_lock_lease_seconds: float = Field(60.0, ge=60)
     # With no `samoflow up` and no PREFECT_API_URL: `shared` starts one local server that
     # every command reuses (stopped after this many idle seconds); `embedded` is Prefect's
     # temporary server per process (two of them on one SQLite file stall each other).

@@ -20,6 +20,8 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from samoflow.settings import get_settings
+
 # A Prefect limit name: short, and only characters its UI and CLI take as they are.
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -54,6 +56,7 @@ def repository_merge_lock(repo: Path, timeout_seconds: float | None = None) -> I
         name,
         occupy=1,
         timeout_seconds=timeout_seconds,
+        lease_duration=get_settings().merge_lock_lease_seconds,  # renewed while it is held
         strict=True,
         raise_on_lease_renewal_failure=False,
     ):

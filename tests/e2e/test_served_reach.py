@@ -120,7 +120,8 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
         assert state is not None
         api = state.api_url
 
-        gated = cli(fresh, "run", "ask first", "--session", "gated", "--repo", str(repo))
+        gated = cli(fresh, "run", "ask first", "--session", "gated", "--repo", str(repo),
+                    "--agent", "scripted")
         assert "deployment run" in gated.stdout, gated.stdout + gated.stderr
         wait_until(lambda: run_state(api, "session-gated") is StateType.PAUSED, 240,
                    "the gated session to pause at its gate")
@@ -135,7 +136,7 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
         scenario = tmp_path / "blocks.toml"
         scenario.write_text(BLOCKING)
         blocked = cli(fresh, "run", "blocks", "--session", "blocked", "--repo", str(repo),
-                      "--scenario", str(scenario), "--auto-approve")
+                      "--agent", "scripted", "--scenario", str(scenario), "--auto-approve")
         assert "deployment run" in blocked.stdout, blocked.stdout + blocked.stderr
         wait_until(lambda: run_state(api, "session-blocked") is StateType.FAILED, 240,
                    "the blocked session's run to end Failed")

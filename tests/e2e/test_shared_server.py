@@ -34,7 +34,7 @@ def test_two_shells_share_one_local_server_that_stops_when_idle(tmp_path: Path) 
     shells = [
         subprocess.Popen(
             [sys.executable, "-m", "samoflow.cli", "run", f"task {name}", "--session", name,
-             "--repo", str(repo), "--auto-approve", "--verbose"],
+             "--repo", str(repo), "--auto-approve", "--verbose", "--agent", "scripted"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for name in ("one", "two")

@@ -19,7 +19,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "200", **os.environ},
+        env={**os.environ, "COLUMNS": "250"},
     )
 
 

@@ -172,7 +172,7 @@ def samoflow(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=240,
-        env={"COLUMNS": "250", **os.environ},
+        env={**os.environ, "COLUMNS": "250"},
     )
 
 

@@ -33,7 +33,7 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"COLUMNS": "200", **os.environ},
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
