@@ -133,7 +133,24 @@ def convoy_payload(record: ConvoyRecord) -> SlackPayload:
     rounds = rounds_lines(record)
     if rounds:
         blocks.append(section_block(_clip("*Merge queue rounds*\n" + "\n".join(rounds))))
+    delivered = delivery_line(record)
+    if delivered:
+        blocks.append(section_block(delivered))
     blocks.append(context_block(f"convoy id {record.id}"))
     merge_queue = ["Merge queue rounds:", *rounds] if rounds else []
-    text = "\n".join([title, *[line.replace("*", "") for line in lines], *merge_queue])
+    text = "\n".join(
+        [title, *[line.replace("*", "") for line in lines], *merge_queue, delivered]
+    ).rstrip()
     return SlackPayload(text=text[:SECTION_LIMIT], blocks=tuple(blocks))
+
+
+def delivery_line(record: ConvoyRecord) -> str:
+    """Where the integration branch went: pushed, its pull request, or why not."""
+    delivery = record.delivery
+    if delivery is None:
+        return ""
+    if delivery.error is not None:
+        return f"Delivery failed: {delivery.error}"[:SECTION_LIMIT]
+    line = f"Pushed `{delivery.branch}` to {delivery.remote}"
+    url = delivery.pull_request_url
+    return line + (f"; pull request {url}" if url else "")

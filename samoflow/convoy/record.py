@@ -16,21 +16,20 @@ is copied back from the outbox's `sent/` record. A restart that finds `queued_at
 
 from __future__ import annotations
 
-import tomllib
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from samoflow.atomic import atomic_write_model
 from samoflow.clock import utcnow
 from samoflow.convoy.rounds import MergeRound, PendingMerge
 from samoflow.names import validate_slug
 from samoflow.session.files import CONVOYS_DIR, SessionFiles
-from samoflow.session.spec import AgentKind
 from samoflow.session.state import Lifecycle, report_of
+from samoflow.session.verification import DeliveryRecord
 from samoflow.workspace.merge import MergeResult, MergeStatus
 
 
@@ -38,74 +37,11 @@ class ConvoyError(ValueError):
     """A plan or convoy record that cannot be used; the message says how to fix it."""
 
 
-def _slug(value: str) -> str:
+def slug(value: str) -> str:
     validate_slug(value, "name")
     if "--" in value:
         raise ValueError(f"name {value!r} has '--', which samoflow keeps for workers")
     return value
-
-
-class PlannedSession(BaseModel):
-    """One `[[sessions]]` table of a plan file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    task: str = Field(min_length=1)
-    dive: str | None = None
-    agent: AgentKind = AgentKind.SCRIPTED
-    agent_command: str | None = None  # command agent: the CLI line; claude: the binary
-    model: str | None = None
-    scenario: str | None = None  # scripted agent: a file (relative to the plan) or built-in
-    auto_approve: bool = False
-    timeout_seconds: float | None = None
-    account: str | None = None  # the account it spends (None: the setting, else kind + key)
-    checks: tuple[str, ...] | None = None  # overrides the project's `[checks]` commands
-    changes_nothing: bool = False  # done needs no commit of its own (DESIGN §9)
-
-    _check_name = field_validator("name")(_slug)
-
-
-class ConvoyPlan(BaseModel):
-    """`plan.toml`: name, base_branch, concurrency, notify_on_complete, [[sessions]]."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    base_branch: str | None = None  # None: the project's base branch
-    concurrency: int | None = Field(default=None, ge=1)  # None: the convoy_concurrency setting
-    notify_on_complete: bool = True
-    sessions: tuple[PlannedSession, ...] = Field(min_length=1)
-
-    _check_name = field_validator("name")(_slug)
-
-    @field_validator("sessions")
-    @classmethod
-    def _unique(cls, value: tuple[PlannedSession, ...]) -> tuple[PlannedSession, ...]:
-        names = [s.name for s in value]
-        doubles = sorted({n for n in names if names.count(n) > 1})
-        if doubles:
-            raise ValueError(f"session names appear twice: {', '.join(doubles)}")
-        return value
-
-
-def load_plan(path: Path) -> ConvoyPlan:
-    """Parse a plan; scenario paths are taken relative to the plan's folder."""
-    try:
-        plan = ConvoyPlan.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConvoyError(f"cannot read the plan {path}: {error}") from error
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConvoyError(f"plan {path}: field {where!r}: {first['msg']}") from error
-    sessions = tuple(
-        s.model_copy(update={"scenario": str((path.parent / s.scenario).resolve())})
-        if s.scenario and (path.parent / s.scenario).is_file()
-        else s
-        for s in plan.sessions
-    )
-    return plan.model_copy(update={"sessions": sessions})
 
 
 class MemberState(StrEnum):
@@ -178,6 +114,7 @@ class ConvoyRecord(BaseModel):
     members: tuple[ConvoyMember, ...]
     notice: CompletionNotice | None = None
     pending_merge: PendingMerge | None = None  # a merge in flight (see convoy/rounds.py)
+    delivery: DeliveryRecord | None = None  # the integration branch pushed, its pull request
 
     @property
     def complete(self) -> bool:
@@ -202,7 +139,7 @@ class ConvoyRecord(BaseModel):
 
 
 def convoy_path(sessions_root: Path, name: str) -> Path:
-    return sessions_root / CONVOYS_DIR / f"{_slug(name)}.json"
+    return sessions_root / CONVOYS_DIR / f"{slug(name)}.json"
 
 
 def worker_convoy_path(coordinator: SessionFiles) -> Path:

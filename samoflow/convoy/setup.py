@@ -10,15 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from samoflow.agents.scenario import resolve_scenario_path
+from samoflow.convoy.plan import ConvoyPlan, PlannedSession, load_plan
 from samoflow.convoy.record import (
     ConvoyError,
     ConvoyMember,
-    ConvoyPlan,
     ConvoyRecord,
-    PlannedSession,
     convoy_path,
     integration_branch,
-    load_plan,
     read_convoy,
     worker_convoy_path,
     write_convoy,

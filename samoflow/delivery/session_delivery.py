@@ -30,7 +30,10 @@ def delivery_config(files: SessionFiles) -> DeliveryConfig:
 
 
 def delivery_due(files: SessionFiles) -> bool:
-    """Done, not delivered yet, and the project asks for a push."""
+    """Done, not delivered yet, and the project asks for a push (a convoy's member is
+    delivered with its convoy's integration branch, not alone)."""
+    if read_spec(files.spec).convoy is not None:
+        return False
     state = load_state(files)
     if state.lifecycle is not Lifecycle.DONE or state.entries[-1].delivery is not None:
         return False

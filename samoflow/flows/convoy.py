@@ -35,6 +35,7 @@ from samoflow.tasks.convoy import (
     publish_progress,
     publish_table,
 )
+from samoflow.tasks.delivery import deliver_convoy_if_due
 from samoflow.tasks.notify import flush_outbox
 
 
@@ -50,6 +51,7 @@ def convoy_flow(record: str) -> ConvoyRecord:
     flush_outbox(record_now.sessions_root)  # what Slack could not take last time goes first
     progress = publish_progress(record_now, None)
     run_members(path, record_now, progress)
+    deliver_convoy_if_due(path)  # the integration branch pushed, one pull request
     record_now = read_convoy(path)
     publish_table(record_now)
     publish_progress(record_now, progress)

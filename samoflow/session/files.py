@@ -35,6 +35,7 @@ BUDGET = "_budget.json"
 WORKER_CONVOY = "_convoy.json"
 # Folders directly under the sessions root (and the worktrees root) that are not sessions.
 CONVOYS_DIR = "_convoys"
+CONVOY_PULL_REQUEST = ".pull-request.md"  # suffix of a convoy's PR body, next to its record
 NOTICES_DIR = "_notices"
 
 # Written by samoflow, not by the agent: a change there says nothing about the agent's progress.

@@ -48,7 +48,7 @@ def test_clean_shows_then_removes_only_what_is_safe(repo: Path) -> None:
 
 
 def test_convoys_lists_each_convoy_with_its_progress(repo: Path, tmp_path: Path) -> None:
-    from samoflow.convoy.record import load_plan
+    from samoflow.convoy.plan import load_plan
     from samoflow.convoy.setup import open_plan_convoy
 
     plan = tmp_path / "plan.toml"

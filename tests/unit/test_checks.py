@@ -113,7 +113,7 @@ def test_a_session_or_member_override_replaces_the_project_commands() -> None:
 
 
 def test_a_convoy_member_s_checks_override_reaches_its_spec(tmp_path: Path) -> None:
-    from samoflow.convoy.record import load_plan
+    from samoflow.convoy.plan import load_plan
     from samoflow.convoy.setup import open_plan_convoy
     from samoflow.delivery.session_checks import session_checks
     from samoflow.session.spec import read_spec

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from samoflow.clock import utcnow
+from samoflow.convoy.plan import load_plan
 from samoflow.convoy.record import (
     CompletionNotice,
     ConvoyError,
     ConvoyMember,
     ConvoyRecord,
     MemberState,
-    load_plan,
     members_to_merge,
     members_to_run,
 )
