@@ -5,6 +5,7 @@ a cancel into a stop (a runner-served run gets SIGTERM and the flow's hook inste
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import Iterator
@@ -42,7 +43,9 @@ def _watch(files: SessionFiles, run_id: UUID, interval: float, done: threading.E
 @contextlib.contextmanager
 def watch_cancellation(files: SessionFiles, run_id: UUID, interval: float) -> Iterator[None]:
     done = threading.Event()
-    thread = threading.Thread(target=_watch, args=(files, run_id, interval, done),
+    # The caller's context (Prefect's settings: which API) goes along to the thread.
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(_watch, files, run_id, interval, done),
                               name=f"cancel-watch-{files.name}", daemon=True)
     thread.start()
     try:

@@ -195,8 +195,17 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         assert [m["state"] for m in record["members"]] == ["done"] * 6
         assert [m["merge"]["status"] for m in record["members"]] == ["merged"] * 6
         assert [m["runs"] for m in record["members"]] == [1] * 6
-        restarted = [m["name"] for m in record["members"] if m["restarts"]]
-        assert [f"session-{n} (convoy spread)" for n in restarted] == [again]
+        # Restarted once: by the convoy (counted in its record) or, on a machine slow enough
+        # that the convoy came back after the grace, by the monitor (the convoy then waits
+        # for that run): either way exactly one restart of exactly the killed member.
+        by_convoy = [m["name"] for m in record["members"] if m["restarts"]]
+        by_monitor = [
+            n for n in names
+            if "restarted by monitor" in (repo / ".samoflow/sessions" / n /
+                                          "_signal_history.jsonl").read_text()
+        ]
+        restarted = by_convoy + by_monitor
+        assert [f"session-{n} (convoy spread)" for n in restarted] == [again], restarted
         assert record["notice"] is not None  # one completion notice, by the second run
 
         wait_until(
