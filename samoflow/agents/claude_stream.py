@@ -34,8 +34,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from samoflow.agents.claude_events import (
+    clip,
+    summarize_assistant,
+    summarize_system,
+    summarize_user,
+)
+
 # Enough to identify what the agent is doing in a log line without flooding the logs.
-SUMMARY_CHARS = 200
 
 EventKind = Literal["system", "assistant", "user", "result", "other", "unparsable"]
 
@@ -127,79 +133,6 @@ class _RawResult(BaseModel):
     model_usage: dict[str, _RawModelUsage] | None = Field(None, alias="modelUsage")
 
 
-def _clip(text: str) -> str:
-    text = " ".join(text.split())  # one log line per event, whatever the model wrote
-    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
-
-
-def _content_blocks(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    message = obj.get("message")
-    if not isinstance(message, dict):
-        return []
-    content = message.get("content")
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        return []
-    return [block for block in content if isinstance(block, dict)]
-
-
-def _tool_target(tool_input: Any) -> str:
-    # The most identifying argument of the common tools, so a log reads "Write(/x/y.md)".
-    if not isinstance(tool_input, dict):
-        return ""
-    for key in ("file_path", "path", "command", "pattern", "url", "description"):
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
-def _summarize_assistant(obj: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for block in _content_blocks(obj):
-        btype = block.get("type")
-        if btype == "tool_use":
-            parts.append(f"{block.get('name', '?')}({_tool_target(block.get('input'))})")
-        elif btype == "text":
-            parts.append(str(block.get("text", "")))
-        elif isinstance(btype, str):
-            parts.append(f"[{btype}]")
-    if "error" in obj:  # synthetic message the CLI emits for API/auth failures
-        parts.insert(0, f"error={obj['error']}")
-    return _clip(" | ".join(parts))
-
-
-def _summarize_user(obj: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for block in _content_blocks(obj):
-        if block.get("type") != "tool_result":
-            parts.append(str(block.get("text", "")))
-            continue
-        content = block.get("content")
-        if isinstance(content, list):
-            content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-        prefix = "tool_error: " if block.get("is_error") else "tool_result: "
-        parts.append(prefix + str(content))
-    return _clip(" | ".join(parts))
-
-
-def _summarize_system(obj: dict[str, Any], subtype: str | None) -> str:
-    if subtype == "init":
-        tools = obj.get("tools")
-        ntools = len(tools) if isinstance(tools, list) else 0
-        return _clip(
-            f"init model={obj.get('model')} version={obj.get('claude_code_version')} tools={ntools}"
-        )
-    if subtype == "api_retry":
-        return _clip(
-            f"api_retry attempt {obj.get('attempt')}/{obj.get('max_retries')} "
-            f"status={obj.get('error_status')} error={obj.get('error')} "
-            f"delay_ms={obj.get('retry_delay_ms')}"
-        )
-    return _clip(str(subtype or "system"))
-
-
 def _to_result(raw: _RawResult) -> ClaudeResult:
     usage = raw.usage or _RawUsage()
     return ClaudeResult(
@@ -261,9 +194,9 @@ class StreamParser:
         try:
             obj = json.loads(stripped)
         except ValueError:  # JSONDecodeError, or a number too large, etc.
-            return StreamEvent(kind="unparsable", summary=_clip(stripped))
+            return StreamEvent(kind="unparsable", summary=clip(stripped))
         if not isinstance(obj, dict):
-            return StreamEvent(kind="unparsable", summary=_clip(stripped))
+            return StreamEvent(kind="unparsable", summary=clip(stripped))
         if self._on_object is not None:
             self._on_object(obj)
         etype = obj.get("type")
@@ -273,14 +206,14 @@ class StreamParser:
             if subtype == "api_retry":
                 self._api_retries += 1
             return StreamEvent(
-                kind="system", subtype=subtype, summary=_summarize_system(obj, subtype)
+                kind="system", subtype=subtype, summary=summarize_system(obj, subtype)
             )
         if etype == "assistant":
             if isinstance(obj.get("error"), str):
                 self._assistant_error = obj["error"]
-            return StreamEvent(kind="assistant", summary=_summarize_assistant(obj))
+            return StreamEvent(kind="assistant", summary=summarize_assistant(obj))
         if etype == "user":
-            return StreamEvent(kind="user", summary=_summarize_user(obj))
+            return StreamEvent(kind="user", summary=summarize_user(obj))
         if etype == "result":
             try:
                 result = _to_result(_RawResult.model_validate(obj))
@@ -288,16 +221,16 @@ class StreamParser:
                 return StreamEvent(
                     kind="unparsable",
                     subtype=subtype,
-                    summary=_clip(f"bad result line ({exc.error_count()} errors): {stripped}"),
+                    summary=clip(f"bad result line ({exc.error_count()} errors): {stripped}"),
                 )
             self._result = result
             return StreamEvent(
                 kind="result",
                 subtype=subtype,
-                summary=_clip(
+                summary=clip(
                     f"{subtype} is_error={result.is_error} turns={result.num_turns} "
                     f"cost=${result.total_cost_usd:.4f} "
                     f"api_error_status={result.api_error_status}"
                 ),
             )
-        return StreamEvent(kind="other", subtype=subtype, summary=_clip(str(etype)))
+        return StreamEvent(kind="other", subtype=subtype, summary=clip(str(etype)))

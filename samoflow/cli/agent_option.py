@@ -3,10 +3,32 @@ AgentConfig block when named), or a message saying how to get one."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from samoflow.agents.choice import NoAgentError, choose_agent
 from samoflow.agents.scenario import resolve_scenario_path
 from samoflow.cli.common import fail, reach_prefect
 from samoflow.session.spec import AgentKind, AgentSpec
+
+# The options that say which agent a new session gets (shared by `run` and the demos).
+AgentOption = Annotated[
+    AgentKind | None,
+    typer.Option(help="Which agent runs the iterations (default: claude, when found)."),
+]
+AgentCommandOption = Annotated[
+    str | None, typer.Option(help="CLI line (command) or claude binary.")
+]
+ScenarioOption = Annotated[
+    str | None, typer.Option(help="Scenario file or built-in name (scripted).")
+]
+ModelOption = Annotated[str | None, typer.Option(help="Model for the claude agent.")]
+TimeoutOption = Annotated[float | None, typer.Option(help="Seconds per agent run.")]
+AgentBlockOption = Annotated[
+    str | None, typer.Option(help="An AgentConfig block: agent, model, timeout, key.")
+]
+VerboseOption = Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")]
 
 
 def agent_spec(

@@ -38,6 +38,7 @@ def init(
 
 def _register_commands() -> None:
     """Commands that live in modules of their own (each owns one concept)."""
+    from samoflow.cli import answer as cli_answer
     from samoflow.cli import automations as cli_automations
     from samoflow.cli import convoy as cli_convoy
     from samoflow.cli import economy as cli_economy
@@ -53,7 +54,7 @@ def _register_commands() -> None:
 
     app.command()(cli_session.run)
     app.command()(cli_status.status)
-    app.command()(cli_session.answer)
+    app.command()(cli_answer.answer)
     app.command("demo-session")(cli_session.demo)
     app.command()(cli_inbox.send)
     app.command()(cli_hold.stop)

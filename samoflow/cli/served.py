@@ -42,24 +42,30 @@ from samoflow.session.store import list_sessions
 console = Console()
 
 
+DatabaseOption = Annotated[
+    str | None, typer.Option(help="Server database, e.g. postgresql+asyncpg://...")
+]
+OwnRootsOption = Annotated[
+    bool, typer.Option(help="Each worker keeps its own sessions and worktrees roots.")
+]
+WorkerLimitOption = Annotated[
+    int | None, typer.Option(help="Flow runs one worker takes at once (default: any).")
+]
+SqliteOption = Annotated[
+    bool, typer.Option(help="Serve on SQLite instead of the embedded PostgreSQL.")
+]
+
+
 def up(
     repo: Annotated[Path, typer.Option(help="The project the monitor watches.")] = Path("."),
     port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
     workers: Annotated[int, typer.Option(help="Process workers to start.")] = 1,
     home: Annotated[Path | None, typer.Option(help="Where samoflow keeps pids and logs.")] = None,
-    database_url: Annotated[
-        str | None, typer.Option(help="Server database, e.g. postgresql+asyncpg://...")
-    ] = None,
+    database_url: DatabaseOption = None,
     max_agents: Annotated[int, typer.Option(help="Agents running at once, all workers.")] = 4,
-    own_roots: Annotated[
-        bool, typer.Option(help="Each worker keeps its own sessions and worktrees roots.")
-    ] = False,
-    worker_limit: Annotated[
-        int | None, typer.Option(help="Flow runs one worker takes at once (default: any).")
-    ] = None,
-    sqlite: Annotated[
-        bool, typer.Option(help="Serve on SQLite instead of the embedded PostgreSQL.")
-    ] = False,
+    own_roots: OwnRootsOption = False,
+    worker_limit: WorkerLimitOption = None,
+    sqlite: SqliteOption = False,
 ) -> None:
     """Start (or find) a Prefect server, create the pool, deploy, register blocks, start workers.
 

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from samoflow.cli.agent_option import agent_spec
+from samoflow.cli.agent_option import (
+    AgentBlockOption,
+    AgentCommandOption,
+    AgentOption,
+    ModelOption,
+    ScenarioOption,
+    TimeoutOption,
+    VerboseOption,
+    agent_spec,
+)
 from samoflow.cli.common import (
     USER_ERRORS,
     RepoOption,
@@ -26,16 +35,14 @@ from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.serve.reach import Source
 from samoflow.session.files import SessionFiles, is_session_dir
-from samoflow.session.gate import GateAnswer
 from samoflow.session.hold import lift_hold
 from samoflow.session.repair import SpecMissingError, load_state_repaired
 from samoflow.session.spec import AgentKind, AgentSpec
-from samoflow.session.state import Lifecycle, load_state, report_of
+from samoflow.session.state import Lifecycle, report_of
 from samoflow.session.store import (
     create_session,
     creation_notes,
     find_session,
-    leave_answer,
     new_session_files,
     require_task,
     unblock,
@@ -69,24 +76,15 @@ def run(
         str | None, typer.Option(help="Session name (resumes if it exists).")
     ] = None,
     repo: RepoOption = Path("."),
-    agent: Annotated[
-        AgentKind | None,
-        typer.Option(help="Which agent runs the iterations (default: claude, when found)."),
-    ] = None,
-    agent_command: Annotated[
-        str | None, typer.Option(help="CLI line (command) or claude binary.")
-    ] = None,
-    scenario: Annotated[
-        str | None, typer.Option(help="Scenario file or built-in name (scripted).")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model for the claude agent.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds per agent run.")] = None,
-    agent_block: Annotated[
-        str | None, typer.Option(help="An AgentConfig block: agent, model, timeout, key.")
-    ] = None,
+    agent: AgentOption = None,
+    agent_command: AgentCommandOption = None,
+    scenario: ScenarioOption = None,
+    model: ModelOption = None,
+    timeout: TimeoutOption = None,
+    agent_block: AgentBlockOption = None,
     auto_approve: Annotated[bool, typer.Option(help="Pass human gates automatically.")] = False,
     local: Annotated[bool, typer.Option(help="Run here even when `samoflow up` serves.")] = False,
-    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines too.")] = False,
+    verbose: VerboseOption = False,
     config_file: Annotated[
         Path | None, typer.Option("--config", help="samocode's .samocode file (its folders).")
     ] = None,
@@ -104,16 +102,7 @@ def run(
     def make_spec() -> AgentSpec:
         return agent_spec(agent, agent_command, scenario, model, timeout, agent_block)
 
-    if config_file is not None:  # samocode's command line: its folders, its session names
-        from samoflow.cli.samocode import samocode_session
-
-        files = samocode_session(
-            config_file, session, task=task, dive=dive, agent=make_spec, auto_approve=auto_approve
-        )
-    else:
-        files = _open_or_create(
-            project_config(repo), session, task, dive, make_spec, auto_approve
-        )
+    files = _session_to_run(config_file, repo, session, task, dive, make_spec, auto_approve)
     check_instructions(files)
     console.print(f"session [bold]{files.name}[/bold] in {files.root}", soft_wrap=True)
     route = reach_prefect()
@@ -129,6 +118,24 @@ def run(
     except SpecMissingError as error:  # deleted while it ran: the flow stopped, say why
         fail(str(error))
     _report_run(files)
+
+
+def _session_to_run(
+    config_file: Path | None,
+    repo: Path,
+    session: str | None,
+    task: str,
+    dive: str | None,
+    make_spec: Callable[[], AgentSpec],
+    auto_approve: bool,
+) -> SessionFiles:
+    if config_file is not None:  # samocode's command line: its folders, its session names
+        from samoflow.cli.samocode import samocode_session
+
+        return samocode_session(
+            config_file, session, task=task, dive=dive, agent=make_spec, auto_approve=auto_approve
+        )
+    return _open_or_create(project_config(repo), session, task, dive, make_spec, auto_approve)
 
 
 def check_instructions(files: SessionFiles) -> None:
@@ -198,53 +205,6 @@ def _report_run(files: SessionFiles) -> None:
     if report.lifecycle is Lifecycle.WAITING:
         console.print(f"answer with: samoflow answer {report.session} --text '...'")
     raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
-
-
-def answer(
-    session: str,
-    text: Annotated[str | None, typer.Option(help="The answer.")] = None,
-    file: Annotated[Path | None, typer.Option(help="Read the answer from a file.")] = None,
-    reject: Annotated[bool, typer.Option(help="Do not approve: the agent revises.")] = False,
-    repo: RepoOption = Path("."),
-) -> None:
-    """Answer a session waiting at a human gate (Q&A or plan approval)."""
-    config = project_config(repo)
-    try:
-        files = find_session(config.sessions, session)
-        body = file.read_text(encoding="utf-8") if file else text
-        if not body or not body.strip():
-            fail("give the answer with --text or --file")
-        if load_state(files).lifecycle is not Lifecycle.WAITING:
-            fail(f"session {session} is not waiting for an answer")
-        given = GateAnswer(text=body, approve=not reject, answered_by="samoflow answer")
-        reach_prefect()  # refuses before anything is written when the served API is down
-        run_id = leave_answer(files, given)
-    except (*USER_ERRORS, UnicodeDecodeError, OSError) as error:
-        fail(str(error))
-    if run_id and resume_paused_run(run_id, given):
-        console.print(f"answered; the paused run {run_id} continues")
-    else:
-        console.print(f"answer saved; continue with: samoflow run --session {session}")
-
-
-def resume_paused_run(run_id: str, given: GateAnswer) -> bool:
-    """Resume the paused run on the API it runs on; False when it is no longer paused."""
-    reach_prefect()
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-    from prefect.flow_runs import resume_flow_run
-
-    with get_client(sync_client=True) as client:
-        try:
-            run = client.read_flow_run(UUID(run_id))
-        except ObjectNotFound:
-            return False  # a run of another server (or deleted): the answer waits on disk
-    if run.state is None or not run.state.is_paused():
-        return False
-    resume_flow_run(UUID(run_id), run_input={"text": given.text, "approve": given.approve})
-    return True
 
 
 def demo(

@@ -36,13 +36,13 @@ from samoflow.health.restart_log import (
     RestartLog,
     backoff_seconds,
     read_restart_log,
+    restart_entry,
     write_restart_log,
 )
 from samoflow.notices.notice import Notice, NoticeKind, session_notice
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import read_gate
 from samoflow.session.history import (
-    HistoryEntry,
     HistoryError,
     Outcome,
     append_entry,
@@ -230,22 +230,6 @@ def _end_hung(lease: Lease) -> None:
             process.wait(timeout=10)
     except psutil.Error:
         pass  # already gone: nothing left to stop
-
-
-def restart_entry(state: SessionState, note: str) -> HistoryEntry:
-    """A SYSTEM entry that changes neither the phase nor the lifecycle, only tells the story.
-
-    At a gate it repeats the waiting entry's question (the resumed run asks it again from the
-    last entry) and carries the note as its reason; elsewhere the note is the summary.
-    """
-    last = state.entries[-1] if state.entries else None
-    entry = system_entry(state.last_iteration, state.phase.value, summary=note)
-    if state.lifecycle is not Lifecycle.WAITING or last is None:
-        return entry
-    return entry.model_copy(update={
-        "outcome": Outcome.WAITING, "summary": last.summary, "reason": note,
-        "for_": last.for_, "needs": last.needs,
-    })
 
 
 def _lock_out(files: SessionFiles, dead: _Dead, log: RestartLog, monitor: Monitor) -> SessionCheck:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from samoflow.atomic import atomic_write_model, read_model
 from samoflow.session.files import SessionFiles
+from samoflow.session.history import HistoryEntry, Outcome, system_entry
+from samoflow.session.state import Lifecycle, SessionState
 from samoflow.settings import Settings
 
 
@@ -66,3 +68,19 @@ def backoff_seconds(recent_restarts: int, settings: Settings) -> float:
         return 0.0
     delay = settings.restart_backoff_initial_seconds * 2 ** (recent_restarts - 1)
     return float(min(delay, settings.restart_backoff_max_seconds))
+
+
+def restart_entry(state: SessionState, note: str) -> HistoryEntry:
+    """A SYSTEM entry that changes neither the phase nor the lifecycle, only tells the story.
+
+    At a gate it repeats the waiting entry's question (the resumed run asks it again from the
+    last entry) and carries the note as its reason; elsewhere the note is the summary.
+    """
+    last = state.entries[-1] if state.entries else None
+    entry = system_entry(state.last_iteration, state.phase.value, summary=note)
+    if state.lifecycle is not Lifecycle.WAITING or last is None:
+        return entry
+    return entry.model_copy(update={
+        "outcome": Outcome.WAITING, "summary": last.summary, "reason": note,
+        "for_": last.for_, "needs": last.needs,
+    })

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult
-from samoflow.agents.process import kill_process_group, run_process
+from samoflow.agents.base import AgentAdapter, AgentRequest, AgentResult, OutputObserver
+from samoflow.agents.claude_context import ContextReport
+from samoflow.agents.process import ProcessOutcome, kill_process_group, run_process
 from samoflow.atomic import atomic_write_text
 from samoflow.delivery.gate import pending_red
 from samoflow.inbox.files import move_seen_messages
@@ -144,9 +145,23 @@ def run_attempt(
         tail_chars=settings.output_tail_chars,
     )
     stop.leave_signal(files)
-    error = None if stop.ended else observer.error()
-    failed = not stop.ended and (outcome.timed_out or outcome.exit_code != 0 or error is not None)
-    result = AgentResult(
+    context = stop.report() or (watch.report() if watch is not None else None)
+    result = _result_of(outcome, observer, ended_by_us=stop.ended, context=context)
+    _add_spending(files, journal, result)
+    return result
+
+
+def _result_of(
+    outcome: ProcessOutcome,
+    observer: OutputObserver,
+    *,
+    ended_by_us: bool,
+    context: ContextReport | None,
+) -> AgentResult:
+    """What the attempt came to; an agent samoflow ended itself (a handoff) did not fail."""
+    error = None if ended_by_us else observer.error()
+    failed = not ended_by_us and (outcome.timed_out or outcome.exit_code != 0 or error is not None)
+    return AgentResult(
         exit_code=outcome.exit_code,
         timed_out=outcome.timed_out,
         duration_seconds=outcome.duration_seconds,
@@ -154,11 +169,9 @@ def run_attempt(
         output_tail=outcome.output_tail,
         error=error,
         rate_limit=observer.rate_limit(failed),
-        context=stop.report() or (watch.report() if watch is not None else None),
+        context=context,
         unhealable=observer.unhealable() if failed else None,
     )
-    _add_spending(files, journal, result)
-    return result
 
 
 def agent_request(

@@ -119,25 +119,13 @@ def create_session(
     worktree = ensure_worktree(repo, config.worktrees / qualified, branch, base)
     files.root.mkdir(parents=True, exist_ok=True)
     decision = decide_role(config.sessions, files.root, role)
-    write_spec(
-        files.spec,
-        SessionSpec(
-            name=qualified,
-            task=task.strip(),
-            dive=dive,
-            repo=str(config.main_repo),
-            working_dir=str(worktree),
-            branch=branch,
-            base_branch=base,
-            base_commit=base_of(repo, branch, base),
-            role=decision.role,
-            convoy=convoy,
-            agent=agent,
-            auto_approve_gates=auto_approve_gates,
-            checks=checks,
-            changes_nothing=changes_nothing,
-        ),
+    spec = SessionSpec(
+        name=qualified, task=task.strip(), dive=dive, repo=str(config.main_repo),
+        working_dir=str(worktree), branch=branch, base_branch=base,
+        base_commit=base_of(repo, branch, base), role=decision.role, convoy=convoy, agent=agent,
+        auto_approve_gates=auto_approve_gates, checks=checks, changes_nothing=changes_nothing,
     )
+    write_spec(files.spec, spec)
     for note in [decision.warning, unseen_changes_warning(repo, base)]:
         if note:
             _record_system_note(files, note)

@@ -13,7 +13,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from samoflow.agents.claude_stream import SUMMARY_CHARS, ClaudeResult, ModelUsage, StreamParser
+from samoflow.agents.claude_events import SUMMARY_CHARS
+from samoflow.agents.claude_stream import ClaudeResult, ModelUsage, StreamParser
 
 # fmt: off
 INIT_LINE = r'{"type":"system","subtype":"init","cwd":"/tmp/sfexp6dc1cdgl/cwd","session_id":"d1315f71-f3f4-4e62-806d-385df9e362b7","tools":["Task","Bash","CronCreate","CronDelete","CronList","Edit","EnterWorktree","ExitWorktree","NotebookEdit","Read","ReportFindings","ScheduleWakeup","SendMessage","Skill","TaskCreate","TaskGet","TaskList","TaskOutput","TaskStop","TaskUpdate","WebFetch","WebSearch","Workflow","Write"],"mcp_servers":[],"model":"claude-sonnet-4-5","permissionMode":"bypassPermissions","slash_commands":["deep-research","update-config","verify","debug","code-review","simplify","batch","fewer-permission-prompts","loop","claude-api","run","run-skill-generator","clear","compact","config","context","heapdump","init","reload-skills","review","security-review","usage","insights","goal","team-onboarding"],"apiKeySource":"ANTHROPIC_API_KEY","claude_code_version":"2.1.197","output_style":"default","agents":["claude","Explore","general-purpose","Plan","statusline-setup"],"skills":["deep-research","update-config","verify","debug","code-review","simplify","batch","fewer-permission-prompts","loop","claude-api","run","run-skill-generator"],"plugins":[],"analytics_disabled":true,"product_feedback_disabled":true,"uuid":"65089a25-48b7-4e57-88c7-22f44d277fd8","memory_paths":{"auto":"/tmp/sfexp6dc1cdgl/home/.claude/projects/-tmp-sfexp6dc1cdgl-cwd/memory/"},"fast_mode_state":"off"}'  # noqa: E501
