@@ -54,3 +54,17 @@ def test_a_concept_reaching_up_into_flows_breaks_the_layers(tmp_path: Path) -> N
     assert done.returncode != 0
     assert "BROKEN" in done.stdout
     assert "samoflow.health.lease -> samoflow.flows.session" in done.stdout
+
+
+def test_every_package_and_module_of_samoflow_has_a_layer() -> None:
+    import tomllib
+
+    config = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
+    (layers,) = [
+        c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    listed = {name.strip() for layer in layers for name in layer.split(":")}
+    root = PROJECT / "samoflow"
+    found = {f"samoflow.{p.name}" for p in root.iterdir() if (p / "__init__.py").exists()}
+    found |= {f"samoflow.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__"}
+    assert found - listed == set(), "put each new package in a layer of pyproject.toml"
