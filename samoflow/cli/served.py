@@ -35,7 +35,6 @@ from samoflow.serve.local import (
     stop,
     wait_for,
 )
-from samoflow.serve.postgres import EmbeddedPostgres, PostgresError, start_postgres, stop_postgres
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import list_sessions
 
@@ -51,9 +50,6 @@ OwnRootsOption = Annotated[
 WorkerLimitOption = Annotated[
     int | None, typer.Option(help="Flow runs one worker takes at once (default: any).")
 ]
-SqliteOption = Annotated[
-    bool, typer.Option(help="Serve on SQLite instead of the embedded PostgreSQL.")
-]
 
 
 def up(
@@ -65,24 +61,21 @@ def up(
     max_agents: Annotated[int, typer.Option(help="Agents running at once, all workers.")] = 4,
     own_roots: OwnRootsOption = False,
     worker_limit: WorkerLimitOption = None,
-    sqlite: SqliteOption = False,
 ) -> None:
     """Start (or find) a Prefect server, create the pool, deploy, register blocks, start workers.
 
-    Without --database-url the server runs on samoflow's own PostgreSQL (data under the home;
-    `down` stops it); --sqlite keeps Prefect's SQLite file (fine for a few sessions).
+    Without --database-url the server keeps Prefect's SQLite file (fine for a few sessions;
+    many sessions need a PostgreSQL: --database-url postgresql+asyncpg://...).
     """
     home = (home or default_home()).resolve()
     current = read_up(home)
     if current is not None and healthy(current.api_url):
         console.print(f"already up: {current.ui_url} (stop with `samoflow down`)")
         return
-    postgres = None if database_url or sqlite else _embedded_postgres(home)
     api_url = f"http://127.0.0.1:{port}/api"
     state = UpState(
         api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()),
-        database_url=database_url or (postgres.url if postgres else None), home=str(home),
-        postgres=postgres,
+        database_url=database_url, home=str(home),
     )
     if current is not None:  # a previous `up` whose server died: adopt or stop what it left
         state = _after_dead_server(current, state, home)
@@ -101,18 +94,6 @@ def up(
         raise typer.Exit(code=2) from error
     console.print(f"samoflow is up: Prefect UI at [bold]{state.ui_url}[/bold]")
     console.print(f"  PREFECT_API_URL={state.api_url}   logs: {home / 'logs'}")
-
-
-def _embedded_postgres(home: Path) -> EmbeddedPostgres:
-    with console.status("starting samoflow's PostgreSQL"):
-        try:
-            postgres = start_postgres(home)
-        except PostgresError as error:
-            console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-            console.print("serve on SQLite instead with `samoflow up --sqlite`")
-            raise typer.Exit(code=2) from error
-    console.print(f"PostgreSQL {postgres.data_dir} (pid {postgres.pid})", soft_wrap=True)
-    return postgres
 
 
 class UpOptions(BaseModel):
@@ -260,11 +241,4 @@ def down(
         console.print("nothing to stop: `samoflow up` has not started anything here")
         return
     _take_down(state, list(state.processes))
-    if state.postgres is not None:  # last: the server it serves is down now
-        try:
-            stopped = stop_postgres(state.postgres)
-        except PostgresError as error:
-            console.print(f"[red]error:[/red] {error}; `samoflow down` again tries once more")
-            raise typer.Exit(code=1) from error
-        console.print(f"PostgreSQL (pid {state.postgres.pid}): {'stopped' if stopped else 'gone'}")
     forget_up(home)

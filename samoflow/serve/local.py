@@ -22,7 +22,6 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.atomic import atomic_write_model, read_model
-from samoflow.serve.postgres import EmbeddedPostgres
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORK_POOL = "samoflow"
@@ -62,7 +61,6 @@ class UpState(BaseModel):
     processes: list[Started] = Field(default_factory=list)
     database_url: str | None = None  # a later `up` adopts workers only for the same server
     home: str | None = None  # where own-roots workers keep their sessions
-    postgres: EmbeddedPostgres | None = None  # the embedded database `down` stops
 
 
 def default_home() -> Path:

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from samoflow.serve.local import read_up
-from samoflow.serve.postgres import is_running
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import start_served_convoy
 
@@ -64,10 +63,6 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert f"http://127.0.0.1:{port}" in up.stdout
-        # the default `up` serves on samoflow's own PostgreSQL, kept under the home
-        assert state.postgres is not None and is_running(state.postgres)
-        assert state.database_url == state.postgres.url
-        assert Path(state.postgres.data_dir).is_relative_to(home / ".samoflow")
         check = subprocess.run(
             [sys.executable, "-c", INSPECT],
             env={**env, "PREFECT_API_URL": state.api_url},
@@ -139,7 +134,6 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
         "every started process to end",
     )
     assert read_up(home / ".samoflow") is None
-    assert not is_running(state.postgres), "down stops the embedded PostgreSQL"
 
 
 INSPECT = """

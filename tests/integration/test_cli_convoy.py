@@ -64,7 +64,8 @@ def test_convoys_lists_each_convoy_with_its_progress(repo: Path, tmp_path: Path)
 
 
 def test_convoys_counts_what_the_merge_queue_verified(repo: Path, tmp_path: Path) -> None:
-    from samoflow.convoy.record import load_plan, write_convoy
+    from samoflow.convoy.plan import load_plan
+    from samoflow.convoy.record import write_convoy
     from samoflow.convoy.rounds import MergeRound, RoundVerdict
     from samoflow.convoy.setup import open_plan_convoy
 
