@@ -9,15 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samoflow.atomic import atomic_write_text
 from samoflow.convoy.record import ConvoyRecord, MemberState
-from samoflow.delivery.push import (
-    open_pull_request,
-    pull_request_template,
-    push_branch,
-    remote_url,
-    render,
-)
+from samoflow.delivery.push import Proposal, push_and_propose
 from samoflow.project import DeliveryConfig
 from samoflow.session.verification import DeliveryRecord
 from samoflow.workspace.merge import MergeStatus
@@ -59,33 +52,11 @@ def deliver_convoy(
     record: ConvoyRecord, config: DeliveryConfig, body_file: Path
 ) -> DeliveryRecord:
     """Push the integration branch (never forced), then open the pull request, if asked."""
-    repo = Path(record.repo)
-    remote = config.push
-    assert remote is not None
-    delivered = DeliveryRecord(remote=remote, branch=record.integration_branch)
-    url = remote_url(repo, remote)
-    if url is None:
-        return delivered.model_copy(update={"error": f"no git remote named {remote!r}"})
-    pushed = push_branch(repo, remote, record.integration_branch)
-    if not pushed.ok:
-        error = f"git push {remote} failed: {pushed.output}"
-        return delivered.model_copy(update={"error": error})
-    delivered = delivered.model_copy(update={"pushed": True})
-    template = pull_request_template(config, url)
-    if template is None:
-        return delivered
-    atomic_write_text(body_file, convoy_pull_request_body(record))
-    values = {
-        "base": record.base_branch,
-        "branch": record.integration_branch,
-        "title": f"samoflow convoy {record.name}",
-        "body_file": str(body_file),
-    }
-    try:
-        command = render(template, **values)
-    except ValueError as error:
-        return delivered.model_copy(update={"error": str(error)})
-    pr_url, outcome = open_pull_request(command, repo)
-    if pr_url is None:
-        return delivered.model_copy(update={"error": f"pull request failed: {outcome.output}"})
-    return delivered.model_copy(update={"pull_request_url": pr_url})
+    proposal = Proposal(
+        base=record.base_branch,
+        branch=record.integration_branch,
+        title=f"samoflow convoy {record.name}",
+        body=convoy_pull_request_body(record),
+        body_file=body_file,
+    )
+    return push_and_propose(Path(record.repo), config, proposal)

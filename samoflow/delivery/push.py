@@ -13,8 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from samoflow.atomic import atomic_write_text
 from samoflow.delivery.checks import check_environment
 from samoflow.project import DeliveryConfig
+from samoflow.session.verification import DeliveryRecord
 
 DELIVERY_TIMEOUT_SECONDS = 300.0
 GH_TEMPLATE = "gh pr create --base {base} --head {branch} --title {title} --body-file {body_file}"
@@ -79,3 +81,48 @@ def open_pull_request(command: str, worktree: Path) -> tuple[str | None, Command
     outcome = _run(["/bin/sh", "-c", command], worktree)
     urls = URL.findall(outcome.output)
     return (urls[-1] if outcome.ok and urls else None), outcome
+
+
+class Proposal(BaseModel):
+    """What a pull request proposes: its branches, title and body (written to `body_file`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base: str
+    branch: str
+    title: str
+    body: str
+    body_file: Path
+
+
+def push_and_propose(where: Path, config: DeliveryConfig, proposal: Proposal) -> DeliveryRecord:
+    """Push `proposal.branch` from `where` (never forced), then open its pull request when a
+    template applies; the record says how far it got, or git's (or the command's) words."""
+    remote = config.push
+    assert remote is not None
+    record = DeliveryRecord(remote=remote, branch=proposal.branch)
+    url = remote_url(where, remote)
+    if url is None:
+        return record.model_copy(update={"error": f"no git remote named {remote!r}"})
+    pushed = push_branch(where, remote, proposal.branch)
+    if not pushed.ok:
+        return record.model_copy(update={"error": f"git push {remote} failed: {pushed.output}"})
+    record = record.model_copy(update={"pushed": True})
+    template = pull_request_template(config, url)
+    if template is None:
+        return record
+    atomic_write_text(proposal.body_file, proposal.body)
+    values = {
+        "base": proposal.base,
+        "branch": proposal.branch,
+        "title": proposal.title,
+        "body_file": str(proposal.body_file),
+    }
+    try:
+        command = render(template, **values)
+    except ValueError as error:
+        return record.model_copy(update={"error": str(error)})
+    pr_url, outcome = open_pull_request(command, where)
+    if pr_url is None:
+        return record.model_copy(update={"error": f"pull request failed: {outcome.output}"})
+    return record.model_copy(update={"pull_request_url": pr_url})

@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samoflow.atomic import atomic_write_text
 from samoflow.delivery.gate import checks_records
-from samoflow.delivery.push import (
-    open_pull_request,
-    pull_request_template,
-    push_branch,
-    remote_url,
-    render,
-)
+from samoflow.delivery.push import Proposal, push_and_propose
 from samoflow.project import DeliveryConfig, ProjectError, load_config
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry, system_entry
@@ -65,36 +58,14 @@ def pull_request_body(spec: SessionSpec, state: SessionState) -> str:
 
 
 def _deliver(files: SessionFiles, spec: SessionSpec, config: DeliveryConfig) -> DeliveryRecord:
-    worktree = Path(spec.working_dir)
-    remote = config.push
-    assert remote is not None
-    record = DeliveryRecord(remote=remote, branch=spec.branch)
-    url = remote_url(worktree, remote)
-    if url is None:
-        return record.model_copy(update={"error": f"no git remote named {remote!r}"})
-    pushed = push_branch(worktree, remote, spec.branch)
-    if not pushed.ok:
-        return record.model_copy(update={"error": f"git push {remote} failed: {pushed.output}"})
-    record = record.model_copy(update={"pushed": True})
-    template = pull_request_template(config, url)
-    if template is None:
-        return record
-    atomic_write_text(files.pull_request_body, pull_request_body(spec, load_state(files)))
-    title = spec.task.splitlines()[0][:72]
-    values = {
-        "base": spec.base_branch,
-        "branch": spec.branch,
-        "title": title,
-        "body_file": str(files.pull_request_body),
-    }
-    try:
-        command = render(template, **values)
-    except ValueError as error:
-        return record.model_copy(update={"error": str(error)})
-    pr_url, outcome = open_pull_request(command, worktree)
-    if pr_url is None:
-        return record.model_copy(update={"error": f"pull request failed: {outcome.output}"})
-    return record.model_copy(update={"pull_request_url": pr_url})
+    proposal = Proposal(
+        base=spec.base_branch,
+        branch=spec.branch,
+        title=spec.task.splitlines()[0][:72],
+        body=pull_request_body(spec, load_state(files)),
+        body_file=files.pull_request_body,
+    )
+    return push_and_propose(Path(spec.working_dir), config, proposal)
 
 
 def deliver_session(files: SessionFiles) -> HistoryEntry:
