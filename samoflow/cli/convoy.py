@@ -43,7 +43,7 @@ from samoflow.session.cleanup import (
     remove_worktree,
 )
 from samoflow.session.files import SessionFiles
-from samoflow.session.store import list_sessions
+from samoflow.session.store import list_sessions, worker_sessions
 from samoflow.settings import get_settings
 
 USER_ERRORS = (*COMMON_ERRORS, ConvoyError)
@@ -135,8 +135,7 @@ def _session_folders(config: ProjectConfig, names: list[str]) -> list[SessionFil
         files = SessionFiles(config.sessions / name)
         if not files.spec.exists():
             fail(f"unknown session {name!r}")
-        found.append(files)
-        found += [SessionFiles(p.parent) for p in sorted(files.workers.glob("*/_session.json"))]
+        found += [files, *worker_sessions(files)]
     return found
 
 

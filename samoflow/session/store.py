@@ -76,10 +76,15 @@ def all_sessions(sessions_root: Path) -> list[SessionFiles]:
     found = []
     for name in list_sessions(sessions_root):
         files = SessionFiles(sessions_root / name)
-        found.append(files)
-        if files.workers.is_dir():
-            found += [SessionFiles(p) for p in sorted(files.workers.iterdir()) if is_session_dir(p)]
+        found += [files, *worker_sessions(files)]
     return found
+
+
+def worker_sessions(coordinator: SessionFiles) -> list[SessionFiles]:
+    """The sessions under `<coordinator>/workers/`, in name order."""
+    if not coordinator.workers.is_dir():
+        return []
+    return [SessionFiles(p) for p in sorted(coordinator.workers.iterdir()) if is_session_dir(p)]
 
 
 def unused_name(sessions_root: Path, task: str) -> str:
