@@ -44,6 +44,10 @@ def growing_context(body: dict[str, Any], call: int) -> Reply:
         return tool_reply("TodoWrite", {"todos": TODOS})
     if turn == 1:
         return tool_reply("Write", {"file_path": str(workdir / "greet.py"), "content": "hi"}, FULL)
+    if turn == 2:
+        # The CLI asks for its next turn as it prints the tool results, so this request may
+        # race samoflow's kill. Its answer is a long command: the kill lands during it.
+        return tool_reply("Bash", {"command": "sleep 90", "description": "wait"}, FULL)
     raise AssertionError("samoflow should have ended the agent after the full turn")
 
 
