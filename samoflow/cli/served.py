@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +36,7 @@ from samoflow.serve.local import (
 )
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import list_sessions
+from samoflow.settings import get_settings
 
 console = Console()
 
@@ -122,22 +122,8 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
             )
             state = _record(home, state, server)
             wait_for(lambda: healthy(state.api_url), SERVER_DEADLINE_SECONDS, "the Prefect server")
-        status.update("creating the work pool")
-        pool = _prefect("work-pool", "create", WORK_POOL, "--type", "process")
-        run_step("work pool", pool, env, ok_if="already exists")
-        status.update("creating the agent concurrency limit")
-        limit = _prefect(
-            "global-concurrency-limit", "create", AGENT_LIMIT, "--limit", str(options.max_agents)
-        )
-        run_step("agent concurrency limit", limit, env, ok_if="already exists")
-        status.update("registering blocks")
-        for module in BLOCK_MODULES:
-            run_step(f"block {module}", _prefect("block", "register", "-m", module), env)
-        status.update("deploying prefect.yaml")
-        run_step("deploy", _prefect("--no-prompt", "deploy", "--all"), env)
-        status.update("applying automations")
-        automations = [sys.executable, "-m", "samoflow.cli", "automations", "apply"]
-        run_step("automations", automations, env)
+        status.update("setting up the work pool, the agent limit, blocks and deployments")
+        _provision(state.api_url, env, options.max_agents)
         running = {process.role for process in state.processes}
         for number in range(1, options.workers + 1):
             if f"worker-{number}" in running:
@@ -145,6 +131,22 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
             status.update(f"starting worker {number}")
             state = _record(home, state, _start_worker(number, env, home, options))
     return state
+
+
+def _provision(api_url: str, env: dict[str, str], max_agents: int) -> None:
+    """In this process over one client, but `prefect deploy` (prefect.yaml is Prefect's own)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from samoflow.prefect_api.automations import AutomationError, apply_stall_automation
+    from samoflow.prefect_api.provision import ProvisionError, provision
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        try:
+            provision(WORK_POOL, AGENT_LIMIT, max_agents, BLOCK_MODULES)
+            run_step("deploy", _prefect("--no-prompt", "deploy", "--all"), env)
+            apply_stall_automation(get_settings())
+        except (ProvisionError, AutomationError) as error:
+            raise ServedError(str(error)) from error
 
 
 def _start_worker(number: int, env: dict[str, str], home: Path, options: UpOptions) -> Started:

@@ -1,5 +1,8 @@
 """`samoflow up` on a fresh home: server, pool, deployments, blocks, automations, a worker
-that runs a session from a deployment run; then `samoflow down` leaves no process behind."""
+that runs a session from a deployment run and, at the same time, a convoy whose members are
+runs of the session deployment: a conflicting member is sent back, runs again as a NEW
+deployment run (its `merge_fixup` message delivered through Prefect), resolves the conflict
+with real git and lands. Then `samoflow down` leaves no process behind."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import pytest
 
 from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
-from tests.support.convoys import start_served_convoy
+from tests.support.convoys import full_scenario, start_served_convoy, writes_shared_file
+from tests.support.merge_queue import fixup_steps
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +81,7 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
         assert automations
         assert {"samoflow-agent-config", "samoflow-slack-alerts"} <= set(block_types.split(","))
 
+        plan = _conflicting_plan(tmp_path)
         run = subprocess.run(
             [
                 *samoflow,
@@ -97,32 +102,43 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
         )
         assert run.returncode == 0 and "deployment run" in run.stdout, run.stdout + run.stderr
         run_id = run.stdout.split("deployment run ")[1].split(":")[0]
+        UUID(run_id)
+        start_served_convoy(samoflow, plan, repo, env)  # runs alongside the session
         history = repo / ".samoflow" / "sessions" / "served" / "_signal_history.jsonl"
         wait_until(
             lambda: history.exists() and '"outcome":"done"' in history.read_text(),
-            180,
+            240,
             "the worker to run the session to done",
         )
-        UUID(run_id)
+        record = repo / ".samoflow" / "sessions" / "_convoys" / "sq.json"
 
-        plan = tmp_path / "served-plan.toml"
-        plan.write_text(
-            'name = "served"\n'
-            + "".join(
-                f'[[sessions]]\nname = "{n}"\ntask = "task {n}"\nauto_approve = true\n'
-                for n in ("one", "two")
-            )
-        )
-        start_served_convoy(samoflow, plan, repo, env)
-        record = repo / ".samoflow" / "sessions" / "_convoys" / "served.json"
-
-        def convoy_done() -> bool:
+        def convoy_over() -> bool:
             if not record.exists():
                 return False
-            members = json.loads(record.read_text())["members"]
-            return [m["state"] for m in members] == ["done", "done"]
+            return json.loads(record.read_text()).get("notice") is not None  # announced
 
-        wait_until(convoy_done, 240, "the served convoy to finish")
+        wait_until(convoy_over, 480, "the served convoy to finish")
+        members = {m["name"]: m for m in json.loads(record.read_text())["members"]}
+        assert [m["state"] for m in members.values()] == ["done", "done"], members
+        assert [r["verdict"] for r in members["left"]["rounds"]] == ["landed"]
+        assert [r["verdict"] for r in members["right"]["rounds"]] == ["conflict", "landed"]
+        assert members["right"]["runs"] == 2  # the fix-up was a run of its own
+        runs = subprocess.run(
+            [sys.executable, "-c", RUNS, "session-right (convoy sq)"],
+            env={**env, "PREFECT_API_URL": state.api_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert runs.stdout.strip() == "COMPLETED,COMPLETED", runs.stdout + runs.stderr
+        shared = subprocess.run(
+            ["git", "show", "samoflow/convoy/sq:shared.txt"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert sorted(shared.splitlines()) == ["left", "right"]
     finally:
         down = subprocess.run(
             [*samoflow, "down"], env=env, capture_output=True, text=True, timeout=120
@@ -135,6 +151,34 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
     )
     assert read_up(home / ".samoflow") is None
 
+
+def _conflicting_plan(folder: Path) -> Path:
+    """Two members that write the same file; one at a time, so `right` conflicts at merge."""
+    union = fixup_steps(rule="union")
+    scenarios = {
+        "left": full_scenario(first_step_extra=writes_shared_file("left\n")) + union,
+        "right": full_scenario(first_step_extra=writes_shared_file("right\n")) + union,
+    }
+    lines = ['name = "sq"', "concurrency = 1"]
+    for name, text in scenarios.items():
+        (folder / f"{name}.toml").write_text(text)
+        lines += ["[[sessions]]", f'name = "{name}"', f'task = "task {name}"']
+        lines += [f'scenario = "{name}.toml"', "auto_approve = true"]
+    plan = folder / "sq.toml"
+    plan.write_text("\n".join(lines) + "\n")
+    return plan
+
+
+RUNS = """
+import sys
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+with get_client(sync_client=True) as client:
+    runs = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[sys.argv[1]]))
+    )
+    print(",".join(sorted(r.state.type.value for r in runs if r.state)))
+"""
 
 INSPECT = """
 from prefect.client.orchestration import get_client

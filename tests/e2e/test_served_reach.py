@@ -120,9 +120,24 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
         assert state is not None
         api = state.api_url
 
+        # The slot first, while nothing else holds one; its lease runs out while the rest goes on.
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT], stdout=subprocess.PIPE,
+                                  env={**fresh, "PREFECT_API_URL": api}, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert active_slots(api) == 1
+        holder.kill()
+        holder.wait()
+
         gated = cli(fresh, "run", "ask first", "--session", "gated", "--repo", str(repo),
                     "--agent", "scripted")
         assert "deployment run" in gated.stdout, gated.stdout + gated.stderr
+        scenario = tmp_path / "blocks.toml"
+        scenario.write_text(BLOCKING)
+        blocked = cli(fresh, "run", "blocks", "--session", "blocked", "--repo", str(repo),
+                      "--agent", "scripted", "--scenario", str(scenario), "--auto-approve")
+        assert "deployment run" in blocked.stdout, blocked.stdout + blocked.stderr
+        overdue = missed_monitor_runs(api, count=4)
+
         wait_until(lambda: run_state(api, "session-gated") is StateType.PAUSED, 240,
                    "the gated session to pause at its gate")
         sent = cli(fresh, "send", "gated", "use French", "--repo", str(repo), timeout=120)
@@ -133,11 +148,6 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
         wait_until(lambda: any(delivered.rglob("msg-*")), 240,
                    "the message to reach the served session after the answer")
 
-        scenario = tmp_path / "blocks.toml"
-        scenario.write_text(BLOCKING)
-        blocked = cli(fresh, "run", "blocks", "--session", "blocked", "--repo", str(repo),
-                      "--agent", "scripted", "--scenario", str(scenario), "--auto-approve")
-        assert "deployment run" in blocked.stdout, blocked.stdout + blocked.stderr
         wait_until(lambda: run_state(api, "session-blocked") is StateType.FAILED, 240,
                    "the blocked session's run to end Failed")
         with client_of(api) as client:
@@ -152,24 +162,12 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
             assert monitor.concurrency_options is not None
             assert monitor.concurrency_options.collision_strategy.value == "CANCEL_NEW"
 
-        overdue = missed_monitor_runs(api, count=4)
         wait_until(lambda: all(run_state_of(api, r) in FINAL for r in overdue), 240,
                    "the overdue monitor runs to end")
         ends = [run_state_of(api, r) for r in overdue]
         assert StateType.CANCELLED in ends, ends  # one sweep at a time: no replay storm
         assert not {StateType.FAILED, StateType.CRASHED} & set(ends), ends
-
-        def active_slots() -> int:
-            with client_of(api) as client:
-                return client.read_global_concurrency_limit_by_name(AGENT_LIMIT).active_slots
-
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT], stdout=subprocess.PIPE,
-                                  env={**fresh, "PREFECT_API_URL": api}, text=True)
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        assert active_slots() == 1
-        holder.kill()
-        holder.wait()
-        wait_until(lambda: active_slots() == 0, 180, "the killed holder's slot to come back")
+        wait_until(lambda: active_slots(api) == 0, 180, "the killed holder's slot to come back")
 
         busy = cli(fresh, "run", "long", "--session", "busy", "--repo", str(repo), "--agent",
                    "command", "--agent-command", "sleep 300", "--auto-approve")
@@ -195,6 +193,11 @@ def test_a_served_machine_is_reached_from_any_shell_and_cleaned_up(
     assert "resume with `samoflow run --session busy`" in down.stdout, down.stdout
     wait_until(lambda: not ours(samoflow_home), 60, "every process of samoflow's to end")
     assert not busy_files.lease.exists()
+
+
+def active_slots(api_url: str) -> int:
+    with client_of(api_url) as client:
+        return client.read_global_concurrency_limit_by_name(AGENT_LIMIT).active_slots
 
 
 def _agent_running(files: SessionFiles) -> bool:
