@@ -2,8 +2,9 @@
 
 Everything is started as a detached process group and recorded in `<home>/up.json` with its
 pid and start time; `down` stops exactly those (verified by start time), nothing else.
-Prefect is driven through its own CLI (`prefect server start`, `prefect deploy`, ...), so no
-code here does Prefect's job.
+The server, deploys and workers are Prefect's own CLI (`prefect server start`, `prefect
+deploy`, `prefect worker start`); the pool, the agent limit and the block types are set up in
+`up`'s process over one client (samoflow.prefect_api.provision).
 """
 
 from __future__ import annotations
