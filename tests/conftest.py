@@ -17,6 +17,24 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_DEADLINE_SECONDS = 90.0
 
 
+# The longest tests (each 1-2.5 minutes of a 2-core machine: a whole `samoflow up`, a
+# two-worker convoy). Started first, they run alongside the many short ones instead of
+# alone at the end, which would leave the other xdist workers idle.
+LONGEST_FIRST = (
+    "tests/e2e/test_served_reach.py",
+    "tests/e2e/test_served.py",
+    "tests/e2e/test_scale_out.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: everything else keeps its order
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
