@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
+from rich.status import Status
 
 from samoflow.health.lease import read_lease
 from samoflow.project import ProjectError, sessions_roots
-from samoflow.serve import teardown
+from samoflow.serve import embedded_postgres, teardown
+from samoflow.serve.embedded_postgres import POSTGRES_ROLE, stop_postgres
 from samoflow.serve.local import (
     AGENT_LIMIT,
     BLOCK_MODULES,
@@ -44,6 +46,9 @@ console = Console()
 DatabaseOption = Annotated[
     str | None, typer.Option(help="Server database, e.g. postgresql+asyncpg://...")
 ]
+SqliteOption = Annotated[
+    bool, typer.Option("--sqlite", help="Serve on Prefect's SQLite file (a few sessions only).")
+]
 OwnRootsOption = Annotated[
     bool, typer.Option(help="Each worker keeps its own sessions and worktrees roots.")
 ]
@@ -61,17 +66,20 @@ def up(
     max_agents: Annotated[int, typer.Option(help="Agents running at once, all workers.")] = 4,
     own_roots: OwnRootsOption = False,
     worker_limit: WorkerLimitOption = None,
+    sqlite: SqliteOption = False,
 ) -> None:
     """Start (or find) a Prefect server, create the pool, deploy, register blocks, start workers.
 
-    Without --database-url the server keeps Prefect's SQLite file (fine for a few sessions;
-    many sessions need a PostgreSQL: --database-url postgresql+asyncpg://...).
+    Without --database-url the server runs on a PostgreSQL of samoflow's own (data under
+    HOME/postgres, stopped by `samoflow down`); --sqlite keeps Prefect's SQLite file instead.
     """
     home = (home or default_home()).resolve()
     current = read_up(home)
     if current is not None and healthy(current.api_url):
         console.print(f"already up: {current.ui_url} (stop with `samoflow down`)")
         return
+    embedded = database_url is None and not sqlite
+    database_url = _embedded_database(home) if embedded else database_url
     api_url = f"http://127.0.0.1:{port}/api"
     state = UpState(
         api_url=api_url, ui_url=f"http://127.0.0.1:{port}", repo=str(repo.resolve()),
@@ -85,6 +93,7 @@ def up(
         max_agents=max_agents,
         own_roots=own_roots,
         worker_limit=worker_limit,
+        embedded_postgres=embedded,
     )
     try:
         state = _bring_up(state, home, options)
@@ -96,6 +105,14 @@ def up(
     console.print(f"  PREFECT_API_URL={state.api_url}   logs: {home / 'logs'}")
 
 
+def _embedded_database(home: Path) -> str:
+    try:
+        return embedded_postgres.prepare(home)
+    except ServedError as error:  # nothing was started yet
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(code=2) from error
+
+
 class UpOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -104,6 +121,7 @@ class UpOptions(BaseModel):
     max_agents: int
     own_roots: bool
     worker_limit: int | None
+    embedded_postgres: bool = False
 
 
 def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
@@ -113,15 +131,7 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
     )
     with console.status("starting the Prefect server") as status:
         if not healthy(state.api_url):
-            port = state.api_url.rsplit(":", 1)[1].split("/")[0]
-            server = start_detached(
-                "server",
-                _prefect("server", "start", "--host", "127.0.0.1", "--port", port),
-                {**env, **server_env(state.api_url, options.database_url)},
-                home,
-            )
-            state = _record(home, state, server)
-            wait_for(lambda: healthy(state.api_url), SERVER_DEADLINE_SECONDS, "the Prefect server")
+            state = _start_server(state, home, env, options, status)
         status.update("setting up the work pool, the agent limit, blocks and deployments")
         _provision(state.api_url, env, options.max_agents)
         running = {process.role for process in state.processes}
@@ -130,6 +140,30 @@ def _bring_up(state: UpState, home: Path, options: UpOptions) -> UpState:
                 continue  # adopted from the previous `up`: never two samoflow-worker-N
             status.update(f"starting worker {number}")
             state = _record(home, state, _start_worker(number, env, home, options))
+    return state
+
+
+def _start_server(
+    state: UpState, home: Path, env: dict[str, str], options: UpOptions, status: Status
+) -> UpState:
+    """The embedded PostgreSQL first (unless adopted), then the Prefect server on it."""
+    if options.embedded_postgres:
+        status.update("starting the embedded PostgreSQL")
+        postgres = next((p for p in state.processes if p.role == POSTGRES_ROLE), None)
+        if postgres is None:
+            postgres = embedded_postgres.launch(home)
+            state = _record(home, state, postgres)
+        embedded_postgres.wait_ready(home, postgres)
+        status.update("starting the Prefect server")
+    port = state.api_url.rsplit(":", 1)[1].split("/")[0]
+    server = start_detached(
+        "server",
+        _prefect("server", "start", "--host", "127.0.0.1", "--port", port),
+        {**env, **server_env(state.api_url, options.database_url)},
+        home,
+    )
+    state = _record(home, state, server)
+    wait_for(lambda: healthy(state.api_url), SERVER_DEADLINE_SECONDS, "the Prefect server")
     return state
 
 
@@ -176,7 +210,9 @@ def _after_dead_server(previous: UpState, state: UpState, home: Path) -> UpState
     for process in previous.processes:
         if not teardown.alive(process):
             continue
-        keep = same_server and process.role.startswith("worker-")
+        # The same server's workers and its PostgreSQL go on; the new server joins them.
+        goes_on = process.role == POSTGRES_ROLE or process.role.startswith("worker-")
+        keep = same_server and goes_on
         (adopted if keep else doomed).append(process)
     if doomed:
         _take_down(previous, doomed)
@@ -188,8 +224,9 @@ def _after_dead_server(previous: UpState, state: UpState, home: Path) -> UpState
 
 
 def _take_down(state: UpState, processes: list[Started]) -> None:
-    """Workers with their flow runs and agents first, the server last; then who to resume."""
-    workers = [p for p in processes if p.role != "server"]
+    """Workers with their flow runs and agents first, then the server, then its PostgreSQL;
+    then who to resume."""
+    workers = [p for p in processes if p.role not in ("server", POSTGRES_ROLE)]
     trees = [teardown.snapshot(worker) for worker in workers]
     sessions = _held_sessions(trees, _roots(state))
     for tree in trees:
@@ -198,10 +235,10 @@ def _take_down(state: UpState, processes: list[Started]) -> None:
         console.print(
             f"{tree.worker.role} (pid {tree.worker.pid}): {'stopped' if stopped else 'gone'}{runs}"
         )
-    for process in processes:
-        if process.role == "server":
-            stopped = stop(process)
-            console.print(f"server (pid {process.pid}): {'stopped' if stopped else 'gone'}")
+    for role in ("server", POSTGRES_ROLE):  # the database outlives its one client
+        for process in (p for p in processes if p.role == role):
+            stopped = stop_postgres(process) if role == POSTGRES_ROLE else stop(process)
+            console.print(f"{role} (pid {process.pid}): {'stopped' if stopped else 'gone'}")
     left = teardown.leftovers(trees)
     if left:
         console.print(f"[red]still running:[/red] pids {left}")
@@ -236,7 +273,8 @@ def down(
     home: Annotated[Path | None, typer.Option(help="Where samoflow keeps pids and logs.")] = None,
 ) -> None:
     """Stop what `samoflow up` started (workers with their flow runs and agents, then the
-    server), by pid and start time; nothing else. Names the sessions that need a resume."""
+    server, then its PostgreSQL), by pid and start time; nothing else. Names the sessions
+    that need a resume."""
     home = home or default_home()
     state = read_up(home)
     if state is None:

@@ -1,8 +1,9 @@
-"""`samoflow up` on a fresh home: server, pool, deployments, blocks, automations, a worker
-that runs a session from a deployment run and, at the same time, a convoy whose members are
+"""`samoflow up` on a fresh home: its own PostgreSQL, the server on it, pool, deployments,
+blocks, automations, a worker that runs a session from a deployment run and, at the same time, a convoy whose members are
 runs of the session deployment: a conflicting member is sent back, runs again as a NEW
 deployment run (its `merge_fixup` message delivered through Prefect), resolves the conflict
-with real git and lands. Then `samoflow down` leaves no process behind."""
+with real git and lands. Then `samoflow down` leaves no process behind, the PostgreSQL
+included (its data stays)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from uuid import UUID
 import psutil
 import pytest
 
+from samoflow.serve import embedded_postgres
 from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import full_scenario, start_served_convoy, writes_shared_file
@@ -64,9 +66,14 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
     state = read_up(home / ".samoflow")
     assert state is not None
     spawned = [p for started in state.processes for p in tree(started.pid)]
+    data = embedded_postgres.data_dir(home / ".samoflow")
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert f"http://127.0.0.1:{port}" in up.stdout
+        postgres = [p for p in state.processes if p.role == "postgres"]
+        running = embedded_postgres.running_postmaster(data)
+        assert running is not None and [p.pid for p in postgres] == [running[0].pid]
+        assert state.database_url == embedded_postgres.database_url(running[1])
         check = subprocess.run(
             [sys.executable, "-c", INSPECT],
             env={**env, "PREFECT_API_URL": state.api_url},
@@ -150,6 +157,8 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
         "every started process to end",
     )
     assert read_up(home / ".samoflow") is None
+    assert embedded_postgres.running_postmaster(data) is None
+    assert (data / "PG_VERSION").is_file()  # the next `up` serves the same database
 
 
 def _conflicting_plan(folder: Path) -> Path:
