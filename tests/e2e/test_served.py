@@ -1,9 +1,9 @@
 """`samoflow up` on a fresh home: its own PostgreSQL, the server on it, pool, deployments,
-blocks, automations, a worker that runs a session from a deployment run and, at the same time, a convoy whose members are
-runs of the session deployment: a conflicting member is sent back, runs again as a NEW
-deployment run (its `merge_fixup` message delivered through Prefect), resolves the conflict
-with real git and lands. Then `samoflow down` leaves no process behind, the PostgreSQL
-included (its data stays)."""
+blocks, automations, a worker that runs a session from a deployment run and, at the same
+time, a convoy whose members are runs of the session deployment: a conflicting member is
+sent back, runs again as a NEW deployment run (its `merge_fixup` message delivered through
+Prefect), resolves the conflict with real git and lands. Then `samoflow down` leaves no
+process behind, the PostgreSQL included (its data stays)."""
 
 from __future__ import annotations
 
