@@ -16,13 +16,13 @@ from prefect.runtime import deployment, flow_run
 
 from samoflow.convoy.setup import requested_workers
 from samoflow.delivery.status import verification_of
-from samoflow.economy.accounts import Go
+from samoflow.economy.accounts import AccountState, Go
 from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
 from samoflow.health.stop_pause import honour_hold, stop_after_cancellation
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
-from samoflow.prefect_api.artifacts import publish_session_artifacts
+from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_behind
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.run_names import session_run_name
@@ -47,6 +47,7 @@ from samoflow.session.state import (
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.accounts import account_gate, account_limited, account_used
+from samoflow.tasks.before_attempt import look_before_attempt
 from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
 from samoflow.tasks.delivery import deliver_if_due
@@ -110,16 +111,14 @@ def session_flow(session_dir: str) -> SessionReport:
             run_requested_workers(files)
             if over_budget(files):
                 continue  # recorded as blocked: the loop ends the run
-            go = account_gate(files)  # waits (a visible task) while the account is paused
-            if mail_waiting(files):  # a task run only when there is something to deliver
-                deliver_inbox(files)
+            go = gate_and_deliver(files)
             entry = run_one_iteration(files, load_state(files), go)
             if entry is None:
                 continue  # limited (the account is paused) or stopped (recorded next)
             entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
-            publish_session_artifacts(files)
+            publish_behind(files)  # the UI's cards: the next iteration does not wait for them
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
 
@@ -162,6 +161,17 @@ def over_budget(files: SessionFiles) -> bool:
     if notice is not None:
         notify_humans(notice)
     return load_state(files).lifecycle is Lifecycle.BLOCKED
+
+
+def gate_and_deliver(files: SessionFiles) -> Go:
+    """The account's gate, then the inbox: both from one API request before the attempt."""
+    look = look_before_attempt(files)
+    go = account_gate(files, look.account)  # waits (a visible task) while it is paused
+    waited = look.account.state is not AccountState.ACTIVE  # mail may have come meanwhile
+    mail = mail_waiting(files) if waited else look.mail_waiting
+    if mail:
+        deliver_inbox(files)  # a task run only when there is something to deliver
+    return go
 
 
 def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> HistoryEntry | None:
@@ -262,5 +272,5 @@ def finish(files: SessionFiles) -> SessionReport:
     if delivered is not None:
         tell_humans_about(files, delivered)
     report = report_of(files)
-    publish_session_artifacts(files)
+    publish_and_settle(files)
     return report
