@@ -57,7 +57,7 @@ from samoflow.tasks.iteration import (
     AgentStoppedError,
     IterationBlockedError,
     RateLimitedError,
-    run_iteration,
+    iteration_runner,
 )
 from samoflow.tasks.notify import notify_humans
 
@@ -180,9 +180,8 @@ def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> Histo
     plan = begin_iteration(files, state)
     failure = None
     if not plan.signalled:
-        runner = run_iteration.with_options(
-            retries=settings.iteration_retries,
-            retry_delay_seconds=settings.iteration_retry_delay_seconds,
+        runner = iteration_runner(
+            settings.iteration_retries, settings.iteration_retry_delay_seconds
         )
         try:
             runner(files, plan)
