@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ from samoflow.tasks.iteration import (
 )
 from samoflow.tasks.notify import notify_humans
 
+# Set by Prefect's runners and workers in the process they start for a flow run.
+RUN_PROCESS_VARIABLE = "PREFECT__FLOW_RUN_ID"
 # The run ends here; a human (or nobody, when done) acts next.
 ENDS_RUN = frozenset({Lifecycle.DONE, Lifecycle.BLOCKED, *HELD})
 
@@ -136,8 +139,12 @@ def check_session_files(files: SessionFiles) -> SessionState:
 
 
 def watch_own_cancellation(files: SessionFiles) -> AbstractContextManager[None]:
-    """Served runs are cancelled by their runner (SIGTERM, then the hook); others watch."""
-    if deployment.get_id() is not None:
+    """Served runs are cancelled by their runner (SIGTERM, then the hook); others watch.
+
+    A runner or worker starts a deployment's run in a process of its own, with the run's id
+    in its environment; without it there is no deployment to ask about (`get_id` would read
+    this run from the API to find none)."""
+    if os.environ.get(RUN_PROCESS_VARIABLE) and deployment.get_id() is not None:
         return nullcontext()
     return watch_cancellation(files, UUID(str(flow_run.id)), get_settings().cancel_poll_seconds)
 
