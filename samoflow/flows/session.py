@@ -26,6 +26,7 @@ from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_behind
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
+from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.prefect_api.run_states import end_blocked_run_failed
 from samoflow.session.files import SessionFiles
@@ -124,6 +125,13 @@ def session_flow(session_dir: str) -> SessionReport:
             publish_behind(files)  # the UI's cards: the next iteration does not wait for them
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
+
+
+def run_session_flow(session_dir: str) -> SessionReport:
+    """The session flow run here (the CLI, a resume, a started session): the lease is its
+    proof of life, so without Prefect's flow heartbeat thread (its join ends every run late)."""
+    with without_flow_heartbeat():
+        return session_flow(session_dir)
 
 
 def check_session_files(files: SessionFiles) -> SessionState:
