@@ -8,13 +8,13 @@ from pathlib import Path
 import git
 import pytest
 
+from samoflow.workspace.git_glance import session_git_in_order
 from samoflow.workspace.ground_truth import (
     GitTruthError,
     SessionGit,
     unseen_changes_warning,
     verify_session_git,
 )
-from samoflow.workspace.git_glance import session_git_in_order
 from samoflow.workspace.worktrees import ensure_worktree
 from tests.conftest import make_repo
 
