@@ -1,20 +1,24 @@
 """samoflow next to samocode's own loop, in one run, on the same independent contract agent.
 
-Run: `SAMOCODE_DIR=/path/to/samocode .venv/bin/python -m benchmarks.vs_samocode [LOOPS]`.
+Run: `SAMOCODE_DIR=/path/to/samocode .venv/bin/python -m benchmarks.vs_samocode [LOOPS [ROUNDS]]`.
 The agent is a small Python program that speaks only the file contract: it finds the session
 folder (samoflow: `SAMOFLOW_SESSION_DIR`; samocode: the `**Session path:**` line samocode puts
 in `--append-system-prompt`), moves init -> investigation, continues until LOOPS iterations,
 then signals `blocked` so both loops stop. samocode's column is skipped, with a message, when
 SAMOCODE_DIR is not set. samoflow runs on the embedded API; a warm-up session starts it first.
+On a shared machine one run of each says little (another process's burst lands on one side):
+ROUNDS (default 3) alternates the two loops that many times and compares the medians.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 CONTRACT_AGENT = r'''#!/usr/bin/env python3
@@ -61,9 +65,12 @@ def _project(folder: Path) -> Path:
     return make_demo_project(folder)
 
 
-def run_samoflow(folder: Path, agent: Path, loops: int) -> tuple[float, int]:
-    from samoflow.flows.session import session_flow
+def samoflow_runner(folder: Path, agent: Path, loops: int) -> Callable[[str], tuple[float, int]]:
+    """Starts the embedded API with a warm-up session; then each call measures one session."""
+    from samoflow.cli.output import prefect_logs_to
+    from samoflow.flows.session import run_session_flow  # what `samoflow run --local` runs
     from samoflow.project import load_config
+    from samoflow.session.files import SessionFiles
     from samoflow.session.history import iterations, read_history
     from samoflow.session.spec import AgentKind, AgentSpec
     from samoflow.session.store import create_session
@@ -77,15 +84,24 @@ def run_samoflow(folder: Path, agent: Path, loops: int) -> tuple[float, int]:
         )
         return files.root
 
-    session_flow(str(session("warm-up")))  # starts the embedded API
-    measured = session("measured")
-    started = time.perf_counter()
-    session_flow(str(measured))
-    wall = time.perf_counter() - started
-    return wall, len(iterations(read_history(measured / "_signal_history.jsonl")))
+    def run(root: Path) -> float:
+        # As `samoflow run` does (without --verbose): Prefect's log to the session's log file.
+        with prefect_logs_to(SessionFiles(root).orchestrator_log):
+            started = time.perf_counter()
+            run_session_flow(str(root))
+            return time.perf_counter() - started
+
+    def measure(name: str) -> tuple[float, int]:
+        measured = session(name)
+        wall = run(measured)
+        return wall, len(iterations(read_history(measured / "_signal_history.jsonl")))
+
+    run(session("warm-up"))  # starts the embedded API
+    return measure
 
 
 def run_samocode(samocode: Path, folder: Path, agent: Path, loops: int) -> tuple[float, int]:
+    folder.mkdir(parents=True)
     project = _project(folder / "samocode")
     worktrees, sessions = folder / "sc-worktrees", folder / "sc-sessions"
     worktrees.mkdir()
@@ -105,26 +121,38 @@ def run_samocode(samocode: Path, folder: Path, agent: Path, loops: int) -> tuple
     return wall, int(counters[0].read_text())
 
 
-def main(loops: int = 20) -> None:
+def _row(name: str, runs: list[tuple[float, int]]) -> tuple[str, float]:
+    per_iteration = [wall / count * 1000 for wall, count in runs]
+    median = statistics.median(per_iteration)
+    each = ", ".join(f"{ms:.0f}" for ms in per_iteration)
+    print(f"{name:<26} {runs[0][1]:>10} {median:>13.0f}   ({each})")
+    return name, median
+
+
+def main(loops: int = 20, rounds: int = 3) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     folder = Path(tempfile.mkdtemp(prefix="samoflow-vs-samocode-"))
     agent = _agent(folder)
-    rows = []
     samocode_dir = os.environ.get("SAMOCODE_DIR")
-    if samocode_dir:
-        wall, count = run_samocode(Path(samocode_dir), folder, agent, loops)
-        rows.append(("samocode (its own loop)", wall, count))
-    else:
+    if not samocode_dir:
         print("SAMOCODE_DIR is not set: the samocode column is skipped (fetch Yuvasee/samocode)")
-    wall, count = run_samoflow(folder, agent, loops)
-    rows.append(("samoflow (embedded API)", wall, count))
-    print(f"{'loop':<26} {'iterations':>10} {'wall s':>8} {'ms/iteration':>13}")
-    for name, seconds, count in rows:
-        print(f"{name:<26} {count:>10} {seconds:>8.2f} {seconds / count * 1000:>13.0f}")
+    samoflow = samoflow_runner(folder, agent, loops)
+    samocode_runs: list[tuple[float, int]] = []
+    samoflow_runs: list[tuple[float, int]] = []
+    for round_ in range(rounds):  # alternated: a burst of load elsewhere hits both columns
+        if samocode_dir:
+            samocode_runs.append(
+                run_samocode(Path(samocode_dir), folder / f"round-{round_}", agent, loops)
+            )
+        samoflow_runs.append(samoflow(f"measured-{round_}"))
+    print(f"{'loop':<26} {'iterations':>10} {'ms/iteration':>13}   (each round)")
+    rows = [_row("samocode (its own loop)", samocode_runs)] if samocode_runs else []
+    rows.append(_row("samoflow (embedded API)", samoflow_runs))
     if len(rows) == 2:
-        ratio = (rows[1][1] / rows[1][2]) / (rows[0][1] / rows[0][2])
-        print(f"samoflow / samocode per iteration: {ratio:.2f}x")
+        print(f"samoflow / samocode per iteration (medians of {rounds}): "
+              f"{rows[1][1] / rows[0][1]:.2f}x")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    arguments = [int(value) for value in sys.argv[1:3]]
+    main(*arguments)

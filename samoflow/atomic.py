@@ -1,4 +1,11 @@
-"""The one place that writes state files: temp file in the same folder, fsync, rename."""
+"""The one place that writes state files: temp file in the same folder, fsync, rename.
+
+`durable=False` skips the fsync (a few ms each on a shared disk) for files samoflow rewrites
+before anyone relies on them again (the hook, the prompt log, the watchdog's progress
+record): a process crash still never leaves half a file, only an OS crash could, and then
+the next attempt writes them anew. State that recovery reads (history, journal, spec,
+lease, gate, overview) stays durable.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +20,20 @@ from pydantic import BaseModel
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace `path` with `text` so readers see the old or the new content, never half."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -36,8 +44,8 @@ def atomic_write_json(path: Path, data: object) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_write_model(path: Path, model: BaseModel) -> None:
-    atomic_write_text(path, model.model_dump_json(indent=2, by_alias=True) + "\n")
+def atomic_write_model(path: Path, model: BaseModel, *, durable: bool = True) -> None:
+    atomic_write_text(path, model.model_dump_json(indent=2, by_alias=True) + "\n", durable=durable)
 
 
 def atomic_append_line(path: Path, line: str) -> None:

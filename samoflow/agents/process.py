@@ -43,6 +43,33 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+class _Deadline:
+    """Ends the agent's group at its timeout from a timer thread, so the caller can wait
+    for the exit in a blocking `waitpid`: `Popen.wait(timeout=...)` polls with sleeps of up
+    to 50 ms, and every iteration would pay up to that after the agent is gone."""
+
+    def __init__(self, process: subprocess.Popen[bytes], timeout_seconds: float) -> None:
+        self._pid = process.pid
+        self.expired = threading.Event()
+        self._exited = threading.Event()
+        self._timer = threading.Timer(timeout_seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exited.set()
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        kill_process_group(self._pid, signal.SIGTERM)
+        if not self._exited.wait(TERMINATE_GRACE_SECONDS):
+            kill_process_group(self._pid, signal.SIGKILL)
+
+
 def _start_reader(
     process: subprocess.Popen[bytes],
     log: BinaryIO,
@@ -76,12 +103,9 @@ def _feed_stdin(process: subprocess.Popen[bytes], stdin_text: str | None) -> Non
 
 def _wait_or_terminate(process: subprocess.Popen[bytes], timeout_seconds: float) -> bool:
     """True when the process had to be ended at its timeout."""
-    try:
-        process.wait(timeout=timeout_seconds)
-    except subprocess.TimeoutExpired:
-        _terminate(process)
-        return True
-    return False
+    with _Deadline(process, timeout_seconds) as deadline:
+        process.wait()  # returns the moment the agent exits (or the deadline ended it)
+    return deadline.expired.is_set()
 
 
 def run_process(

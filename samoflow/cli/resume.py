@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with hold_lease(files):
             reach_prefect()  # the API the monitor that started it used (inherited), as ever
-            from samoflow.flows.session import session_flow  # Prefect loads under a fresh lease
+            from samoflow.flows.session import run_session_flow  # Prefect loads under a lease
 
-            report = session_flow(str(files.root))
+            report = run_session_flow(str(files.root))
     except typer.Exit as refused:  # no API to write to: the message is printed
         return int(refused.exit_code)
     except LeaseError as error:

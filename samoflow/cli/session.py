@@ -54,7 +54,7 @@ from samoflow.settings import get_settings
 def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
     reach_prefect()
     from samoflow.flows.session import (
-        session_flow,  # Prefect loads only for commands that run flows
+        run_session_flow,  # Prefect loads only for commands that run flows
     )
 
     if not verbose:
@@ -65,7 +65,7 @@ def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
         console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"),
     ):
         while_following(
-            lambda stop: follow_session(files, stop), lambda: session_flow(str(files.root))
+            lambda stop: follow_session(files, stop), lambda: run_session_flow(str(files.root))
         )
 
 

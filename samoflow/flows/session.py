@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,16 @@ from prefect.runtime import deployment, flow_run
 
 from samoflow.convoy.setup import requested_workers
 from samoflow.delivery.status import verification_of
-from samoflow.economy.accounts import Go
+from samoflow.economy.accounts import AccountState, Go
 from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
 from samoflow.health.stop_pause import honour_hold, stop_after_cancellation
 from samoflow.loop.iteration import begin_iteration, conclude_iteration
 from samoflow.notices.notice import NoticeKind, session_notice
-from samoflow.prefect_api.artifacts import publish_session_artifacts
+from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_behind
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
+from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.prefect_api.run_states import end_blocked_run_failed
 from samoflow.session.files import SessionFiles
@@ -47,6 +49,7 @@ from samoflow.session.state import (
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
 from samoflow.tasks.accounts import account_gate, account_limited, account_used
+from samoflow.tasks.before_attempt import look_before_attempt
 from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
 from samoflow.tasks.delivery import deliver_if_due
@@ -56,10 +59,12 @@ from samoflow.tasks.iteration import (
     AgentStoppedError,
     IterationBlockedError,
     RateLimitedError,
-    run_iteration,
+    iteration_runner,
 )
 from samoflow.tasks.notify import notify_humans
 
+# Set by Prefect's runners and workers in the process they start for a flow run.
+RUN_PROCESS_VARIABLE = "PREFECT__FLOW_RUN_ID"
 # The run ends here; a human (or nobody, when done) acts next.
 ENDS_RUN = frozenset({Lifecycle.DONE, Lifecycle.BLOCKED, *HELD})
 
@@ -110,18 +115,23 @@ def session_flow(session_dir: str) -> SessionReport:
             run_requested_workers(files)
             if over_budget(files):
                 continue  # recorded as blocked: the loop ends the run
-            go = account_gate(files)  # waits (a visible task) while the account is paused
-            if mail_waiting(files):  # a task run only when there is something to deliver
-                deliver_inbox(files)
+            go = gate_and_deliver(files)
             entry = run_one_iteration(files, load_state(files), go)
             if entry is None:
                 continue  # limited (the account is paused) or stopped (recorded next)
             entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
-            publish_session_artifacts(files)
+            publish_behind(files)  # the UI's cards: the next iteration does not wait for them
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
+
+
+def run_session_flow(session_dir: str) -> SessionReport:
+    """The session flow run here (the CLI, a resume, a started session): the lease is its
+    proof of life, so without Prefect's flow heartbeat thread (its join ends every run late)."""
+    with without_flow_heartbeat():
+        return session_flow(session_dir)
 
 
 def check_session_files(files: SessionFiles) -> SessionState:
@@ -137,8 +147,12 @@ def check_session_files(files: SessionFiles) -> SessionState:
 
 
 def watch_own_cancellation(files: SessionFiles) -> AbstractContextManager[None]:
-    """Served runs are cancelled by their runner (SIGTERM, then the hook); others watch."""
-    if deployment.get_id() is not None:
+    """Served runs are cancelled by their runner (SIGTERM, then the hook); others watch.
+
+    A runner or worker starts a deployment's run in a process of its own, with the run's id
+    in its environment; without it there is no deployment to ask about (`get_id` would read
+    this run from the API to find none)."""
+    if os.environ.get(RUN_PROCESS_VARIABLE) and deployment.get_id() is not None:
         return nullcontext()
     return watch_cancellation(files, UUID(str(flow_run.id)), get_settings().cancel_poll_seconds)
 
@@ -164,15 +178,25 @@ def over_budget(files: SessionFiles) -> bool:
     return load_state(files).lifecycle is Lifecycle.BLOCKED
 
 
+def gate_and_deliver(files: SessionFiles) -> Go:
+    """The account's gate, then the inbox: both from one API request before the attempt."""
+    look = look_before_attempt(files)
+    go = account_gate(files, look.account)  # waits (a visible task) while it is paused
+    waited = look.account.state is not AccountState.ACTIVE  # mail may have come meanwhile
+    mail = mail_waiting(files) if waited else look.mail_waiting
+    if mail:
+        deliver_inbox(files)  # a task run only when there is something to deliver
+    return go
+
+
 def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> HistoryEntry | None:
     """The iteration to its recorded outcome; None when a limit paused its account instead."""
     settings = get_settings()
     plan = begin_iteration(files, state)
     failure = None
     if not plan.signalled:
-        runner = run_iteration.with_options(
-            retries=settings.iteration_retries,
-            retry_delay_seconds=settings.iteration_retry_delay_seconds,
+        runner = iteration_runner(
+            settings.iteration_retries, settings.iteration_retry_delay_seconds
         )
         try:
             runner(files, plan)
@@ -262,5 +286,5 @@ def finish(files: SessionFiles) -> SessionReport:
     if delivered is not None:
         tell_humans_about(files, delivered)
     report = report_of(files)
-    publish_session_artifacts(files)
+    publish_and_settle(files)
     return report

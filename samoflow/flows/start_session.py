@@ -9,7 +9,7 @@ from prefect import flow
 
 from samoflow.agents.choice import choose_agent
 from samoflow.blocks.agent_config import AgentConfig
-from samoflow.flows.session import session_flow
+from samoflow.flows.session import run_session_flow
 from samoflow.project import load_config
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import SessionReport
@@ -38,7 +38,7 @@ def start_session_flow(
             config, name=name, task=task, dive=dive, auto_approve_gates=auto_approve,
             agent=new_agent(agent, agent_command, scenario, model, agent_block),
         )
-    return session_flow(str(files.root))
+    return run_session_flow(str(files.root))
 
 
 def new_agent(

@@ -53,7 +53,7 @@ def progress_path(files: SessionFiles) -> Path:
 
 
 def write_progress(files: SessionFiles, record: ProgressRecord) -> None:
-    atomic_write_model(progress_path(files), record)
+    atomic_write_model(progress_path(files), record, durable=False)  # rewritten per beat
 
 
 def read_progress(files: SessionFiles) -> ProgressRecord | None:

@@ -181,7 +181,7 @@ def agent_request(
     prompt_file = files.prompt_file(hook.iteration, hook.attempt)
     red = pending_red(load_state(files).entries) if hook.checks_red else None
     prompt = build_prompt(spec, hook, str(files.root), pending_handoff(files.handoff), red)
-    atomic_write_text(prompt_file, prompt)
+    atomic_write_text(prompt_file, prompt, durable=False)  # a log of what the agent got
     return AgentRequest(
         session_dir=files.root,
         working_dir=Path(spec.working_dir),

@@ -40,6 +40,11 @@ STALL_AUTOMATION = "samoflow-session-stall"
 SERVED_CHECK_SECONDS = 60.0
 _SERVED_CACHE: dict[str, tuple[float, bool]] = {}  # "last": (checked at, served)
 SESSION_DIR_LABEL = "samoflow.session-dir"
+# Heartbeats closer together than this tell the stall watch nothing new (its window is at
+# least 10 s, Prefect's least for a proactive trigger) but cost the API an event each: a
+# fast loop (an attempt start and an iteration end per iteration) sends one per second.
+HEARTBEAT_SPACING_SECONDS = 1.0
+_LAST_HEARTBEAT: dict[str, float] = {}  # resource id -> when this process last sent one
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +75,18 @@ def _emit(
         log.warning("could not emit %s for %s: %s", event, resource["prefect.resource.id"], error)
 
 
+def _heartbeat(resource: dict[str, str], payload: dict[str, Any], occurred: datetime) -> None:
+    now = time.monotonic()
+    last = _LAST_HEARTBEAT.get(resource["prefect.resource.id"])
+    if last is not None and now - last < HEARTBEAT_SPACING_SECONDS:
+        return
+    _LAST_HEARTBEAT[resource["prefect.resource.id"]] = now
+    _emit(HEARTBEAT_EVENT, resource, payload, occurred)
+
+
 def emit_heartbeat(files: SessionFiles, place: AttemptPlace, beat: Beat) -> None:
     """Stamped with the time the progress was seen, so the automation's window starts there."""
-    _emit(
-        HEARTBEAT_EVENT,
+    _heartbeat(
         session_resource(files, place.phase, place.iteration, place.attempt),
         {"seen": beat.what, "observations": beat.observations},
         beat.at,
@@ -84,13 +97,16 @@ def report_progress(files: SessionFiles, entry: HistoryEntry) -> None:
     """After an iteration: a heartbeat if the session goes on, `ended` if it stops here."""
     resource = session_resource(files, entry.next_phase or entry.phase, entry.iteration)
     payload = {"seen": "iteration end", "outcome": entry.outcome.value}
-    stops = entry.outcome in (Outcome.DONE, Outcome.BLOCKED, Outcome.WAITING)
-    _emit(ENDED_EVENT if stops else HEARTBEAT_EVENT, resource, payload, utcnow())
+    if entry.outcome in (Outcome.DONE, Outcome.BLOCKED, Outcome.WAITING):
+        _LAST_HEARTBEAT.pop(resource["prefect.resource.id"], None)  # a run after it beats at once
+        _emit(ENDED_EVENT, resource, payload, utcnow())
+    else:
+        _heartbeat(resource, payload, utcnow())
 
 
 def report_waiting(files: SessionFiles, phase: str, iteration: int, what: str) -> None:
     """A session that waits on purpose (its account is paused) is alive: not a stall."""
-    _emit(HEARTBEAT_EVENT, session_resource(files, phase, iteration), {"seen": what}, utcnow())
+    _heartbeat(session_resource(files, phase, iteration), {"seen": what}, utcnow())
 
 
 def emit_stall_checked(files: SessionFiles, step: StallStep | None, phase: str) -> None:

@@ -148,10 +148,28 @@ def _from_samocode_row(data: dict[str, object], position: int) -> HistoryEntry:
     )
 
 
+# path -> (the file's identity when parsed, its entries): the loop reads the history several
+# times per iteration and it only grows; parsing all of it each time is O(iterations).
+_PARSED: dict[Path, tuple[tuple[int, int, int, int], tuple[HistoryEntry, ...]]] = {}
+_PARSED_MAX = 256
+
+
 def read_history(path: Path) -> list[HistoryEntry]:
-    if not path.exists():
+    """The entries; parsed again only when the file is another one (every write replaces
+    it: a new inode, a new size) or was changed in place (mtime, ctime)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
         return []
-    return parse_history(path.read_bytes(), path.name)
+    identity = (found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == identity:
+        return list(cached[1])
+    entries = parse_history(path.read_bytes(), path.name)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[path] = (identity, tuple(entries))
+    return entries
 
 
 def parse_history(raw: bytes, name: str = "history") -> list[HistoryEntry]:

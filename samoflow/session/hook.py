@@ -32,7 +32,7 @@ class Hook(BaseModel):
 
 
 def write_hook(path: Path, hook: Hook) -> None:
-    atomic_write_model(path, hook)
+    atomic_write_model(path, hook, durable=False)  # rewritten before every attempt
 
 
 def read_hook(path: Path) -> Hook | None:

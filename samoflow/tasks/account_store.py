@@ -41,7 +41,11 @@ def lock_name(account: str) -> str:
 
 
 def read_status(account: str) -> AccountStatus:
-    value = Variable.get(variable_name(account), default=None)
+    return status_from(account, Variable.get(variable_name(account), default=None))
+
+
+def status_from(account: str, value: object) -> AccountStatus:
+    """The status a Variable's value holds (no Variable yet: active)."""
     if not isinstance(value, dict):
         return AccountStatus(account=account)
     return AccountStatus.model_validate(value)

@@ -70,10 +70,11 @@ def _tell(files: SessionFiles, key: str, payload: SlackPayload) -> None:
     deliver(NoticeOutbox.for_sessions(files.sessions_root), key, payload)
 
 
-def account_gate(files: SessionFiles) -> Go:
-    """GO at once while the account is active (the per-attempt cost); else wait for it."""
+def account_gate(files: SessionFiles, status: AccountStatus | None = None) -> Go:
+    """GO at once while the account is active (the per-attempt cost); else wait for it.
+    `status`: the account's status as just read with the session's other look-ups."""
     account = session_account(files)
-    status = _SEEN[account] = read_status(account)
+    status = _SEEN[account] = status if status is not None else read_status(account)
     if status.state is AccountState.ACTIVE:
         return Go.GO
     return wait_for_account(files, account)

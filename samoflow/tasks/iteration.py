@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.concurrency.sync import concurrency
@@ -156,3 +157,12 @@ def run_iteration(files: SessionFiles, plan: IterationPlan) -> None:
     if result.failed:
         logger.warning("attempt %s failed: %s", attempt, result.failure_reason())
         raise AgentFailedError(f"attempt {attempt}: {result.failure_reason()}")
+
+
+@functools.lru_cache(maxsize=8)
+def iteration_runner(
+    retries: int, retry_delay_seconds: float
+) -> Task[[SessionFiles, IterationPlan], None]:
+    """`run_iteration` with the session's retries, built once per setting (building a task
+    reads its source code for its key: milliseconds every iteration otherwise)."""
+    return run_iteration.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)

@@ -16,6 +16,7 @@ from pathlib import Path
 import git
 from pydantic import BaseModel, ConfigDict
 
+from samoflow.workspace.git_glance import session_git_in_order
 from samoflow.workspace.worktrees import (
     RepoError,
     is_worktree_root,
@@ -55,6 +56,11 @@ class GitTruth(BaseModel):
 
 def verify_session_git(place: SessionGit, *, need_worktree: bool = True) -> GitTruth:
     """Heal what can be healed, then prove branch, worktree and base; raise otherwise."""
+    known_base = place.base_commit
+    if need_worktree and known_base and session_git_in_order(
+        place.repo, place.worktree, place.branch, known_base
+    ):
+        return GitTruth(base_commit=known_base)  # the usual case: one git process, no repair
     repo = open_repo(place.repo)
     _refuse_main_checkout(repo, place)
     with worktree_lock(repo):

@@ -8,6 +8,7 @@ from pathlib import Path
 import git
 import pytest
 
+from samoflow.workspace.git_glance import session_git_in_order
 from samoflow.workspace.ground_truth import (
     GitTruthError,
     SessionGit,
@@ -97,3 +98,30 @@ def test_a_folder_of_the_main_checkout_is_never_moved_aside(tmp_path: Path) -> N
     with pytest.raises(GitTruthError, match="files of the main checkout"):
         verify_session_git(place.model_copy(update={"worktree": inside}))
     assert (inside / "app.py").exists()
+
+
+def in_order(place: SessionGit, base: str) -> bool:
+    return session_git_in_order(place.repo, place.worktree, place.branch, base)
+
+
+def test_the_one_process_glance_sees_a_healthy_session_and_nothing_else(tmp_path: Path) -> None:
+    repo, place = session(tmp_path)
+    base = repo.commit("main").hexsha
+    assert in_order(place, base)
+    assert not in_order(place.model_copy(update={"branch": "samoflow/other"}), base)
+    git.Repo(place.worktree).git.checkout("--detach")
+    assert not in_order(place, base)
+    git.Repo(place.worktree).git.checkout("samoflow/s")
+    Path(repo.working_dir, "off.txt").write_text("off\n")
+    repo.git.checkout("-b", "off")
+    repo.git.add("off.txt")
+    repo.git.commit("-m", "not in the session's history")
+    assert not in_order(place, repo.commit("off").hexsha)  # not a base of the session's branch
+
+
+def test_a_copy_of_the_worktree_is_not_the_sessions_worktree(tmp_path: Path) -> None:
+    _, place = session(tmp_path)
+    copy = tmp_path / "wt" / "copy"
+    shutil.copytree(place.worktree, copy)  # its .git file points at the original's admin dir
+    with pytest.raises(GitTruthError, match=r"has its own \.git"):
+        verify_session_git(place.model_copy(update={"worktree": copy}))
