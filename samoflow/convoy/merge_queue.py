@@ -35,7 +35,6 @@ from samoflow.workspace.merge import (
     prepare_integration,
     roll_back,
 )
-from samoflow.workspace.worktrees import RepoError
 
 DEFAULT_MAX_ROUNDS = ChecksConfig().max_rounds  # fix-ups of conflicts when no checks exist
 TAIL_IN_MESSAGE = 60  # lines of a red check's output the fix-up message carries
@@ -65,13 +64,10 @@ def recover(record: ConvoyRecord, pending: PendingMerge) -> None:
 def land(
     record: ConvoyRecord, member: ConvoyMember, checks: ChecksConfig | None, old_head: str
 ) -> tuple[MergeResult, MergeRound]:
-    """Merge, check, and keep or roll back; the integration worktree is clean either way."""
+    """Merge, check, and keep or roll back; the integration worktree is clean either way.
+    The caller opened the worktree (`integration_worktree`) in this hold of the merge lock."""
     number = len(member.rounds) + 1
-    try:
-        worktree = integration_worktree(record)
-    except RepoError as error:
-        failed = MergeResult(status=MergeStatus.FAILED, branch=member.branch, detail=str(error))
-        return failed, _round(number, failed)
+    worktree = Path(record.integration_worktree)
     message = f"samoflow convoy {record.name}: merge {member.branch}"
     result = merge_branch(worktree, member.branch, message)
     if result.status is not MergeStatus.MERGED:

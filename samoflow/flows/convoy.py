@@ -68,8 +68,9 @@ def reconcile(path: Path) -> ConvoyRecord:
 
 
 def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None:
-    """Run every unfinished member; each one done goes through the merge queue at once, and
-    a member the queue sends back for a fix-up runs again (until it lands or blocks)."""
+    """Run every unfinished member; the members done go through the merge queue at once
+    (together: one merge-lock hold for all that finished meanwhile), and a member the queue
+    sends back for a fix-up runs again (until it lands or blocks)."""
     record = merge_finished(path)  # done members a run cut off did not merge yet
     todo = members_to_run(record)
     if not todo:
@@ -81,10 +82,11 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
             record = runs.start(record, member, reattach=runner.reattaches)
         while runs.futures:
             finished, _ = wait(runs.futures, return_when=FIRST_COMPLETED)
-            for future in finished:
-                record = _finished(path, record.member(runs.futures.pop(future)), future)
-                for member in runs.sent_back(record):  # a fresh run: never reattached
-                    record = runs.start(record, member, reattach=False)
+            ended = [(record.member(runs.futures.pop(future)), future) for future in finished]
+            record = _finished(path, ended)
+            for member in runs.sent_back(record):  # a fresh run: never reattached
+                record = runs.start(record, member, reattach=False)
+            if runs.futures:  # the last picture is the convoy flow's, after delivery
                 publish_progress(record, progress)
                 publish_table(record)
 
@@ -124,17 +126,24 @@ def _started(member: ConvoyMember, *, reattaches: bool) -> ConvoyMember:
     )
 
 
-def _finished(path: Path, member: ConvoyMember, future: Future[int]) -> ConvoyRecord:
-    """Record one member's end (re-read: merges of earlier members changed the record)."""
+def _finished(path: Path, ended: list[tuple[ConvoyMember, Future[int]]]) -> ConvoyRecord:
+    """Record the members' ends (re-read: merges of earlier members changed the record),
+    then merge every member that is done."""
+    record = read_convoy(path)
+    for member, future in ended:
+        record = record.with_member(_ended(record.member(member.name), future))
+    write_convoy(path, record)
+    if any(record.member(m.name).state is MemberState.DONE for m, _ in ended):
+        record = merge_finished(path)
+    return record
+
+
+def _ended(member: ConvoyMember, future: Future[int]) -> ConvoyMember:
+    """One member as its run and session files say it ended."""
     failure = None
     try:
         member = member.model_copy(update={"restarts": member.restarts + future.result()})
     except Exception as error:  # the session flow (run) failed after its retries
         failure = f"session flow failed: {type(error).__name__}: {error}"[:500]
         get_run_logger().error("member %s: %s", member.name, failure)
-    record = read_convoy(path).with_member(refresh_member(member, failure=failure))
-    write_convoy(path, record)
-    if record.member(member.name).state is MemberState.DONE:
-        record = merge_finished(path)
-    return record
-
+    return refresh_member(member, failure=failure)

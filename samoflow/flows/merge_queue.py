@@ -15,6 +15,7 @@ from samoflow.convoy.merge_queue import (
     DEFAULT_MAX_ROUNDS,
     Settlement,
     blocked_reason,
+    current_head,
     recover,
     sent_back,
     settle,
@@ -51,25 +52,32 @@ def merge_finished(path: Path) -> ConvoyRecord:
         if record.pending_merge is not None:
             recover(record, record.pending_merge)
             record = _save(path, record.model_copy(update={"pending_merge": None}))
+        opened = False  # each merge leaves the integration worktree clean: opened once a hold
         for member in sorted(members_to_merge(record), key=_finished_at):
-            record = merge_one(path, record, member, checks)
+            record, opened = merge_one(path, record, member, checks, opened=opened)
     return record
 
 
 def merge_one(
-    path: Path, record: ConvoyRecord, member: ConvoyMember, checks: ChecksConfig | None
-) -> ConvoyRecord:
+    path: Path,
+    record: ConvoyRecord,
+    member: ConvoyMember,
+    checks: ChecksConfig | None,
+    *,
+    opened: bool = False,
+) -> tuple[ConvoyRecord, bool]:
+    """One member's round; `opened`: the integration worktree is ready (returned as it is)."""
     number = len(member.rounds) + 1
     try:
-        old_head = open_integration(record)
+        old_head = current_head(record) if opened else open_integration(record)
     except RepoError as error:
         failed = MergeResult(status=MergeStatus.FAILED, branch=member.branch, detail=str(error))
         merged = MergeRound(number=number, verdict=RoundVerdict.FAILED, detail=str(error))
-        return _settled(path, record, member, failed, merged, checks)
+        return _settled(path, record, member, failed, merged, checks), False
     pending = PendingMerge(member=member.name, old_head=old_head)
     record = _save(path, record.model_copy(update={"pending_merge": pending}))
     result, merged = merge_member(record, member, checks, old_head, number)
-    return _settled(path, record, member, result, merged, checks)
+    return _settled(path, record, member, result, merged, checks), True
 
 
 def _refused(path: Path, record: ConvoyRecord, detail: str) -> ConvoyRecord:
