@@ -3,14 +3,19 @@
 Every convoy, on any worker, merges into a repository only while it holds that limit's slot,
 so two convoys (or two workers of one) never merge into one repository at once. The limit
 is created on first use; its name is derived from the repository's path, so every process
-that sees the same path agrees on it. A holder that dies loses its slot when the lease ends.
+that sees the same path agrees on it. A holder that dies loses its slot when the lease ends
+(served).
 
 The slot is taken with the limit's lease API directly rather than `prefect.concurrency`:
 on SQLite (the embedded and the shared local server) taking a slot reads then writes, and
 while a convoy's members write it is answered 503 "database is locked" about twice per
 convoy (measured: 17 of the 18 503s of nine 12-member convoys were this call). Prefect's
 client waits 2 s, then 4 s, before asking again; this lock asks again after a fifth of a
-second, on the convoy's critical path: its last merge.
+second (doubling while the server stays busy), on the convoy's critical path: its last merge.
+
+On Prefect's embedded server no service reclaims expired leases (the repossessor runs only
+in a served Prefect), so a holder that died there leaves the slot taken; a merger waiting
+long says so, with the command that frees it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ _UNSAFE = re.compile(r"[^a-z0-9-]+")
 BUSY_RETRY_SECONDS = 0.2
 # How long the server may stay busy before taking the slot fails (Prefect's own backoff
 # gives up after about a minute too).
-BUSY_LIMIT_SECONDS = 60.0
+BUSY_LIMIT = 60.0
 # Limits this process created or found: asking the server each time would put one more
 # call on the critical path of a convoy's end.
 _KNOWN_LIMITS: set[str] = set()
@@ -106,16 +111,20 @@ def _wait_for_slot(
 ) -> UUID:
     """Ask until the slot is free (423: held; the server says how long to wait) or the
     deadline passes (TimeoutError); 503 (SQLite busy) is asked again soon, for a minute."""
-    busy_until = time.monotonic() + BUSY_LIMIT_SECONDS
+    started = time.monotonic()
+    busy = 0  # 503s in a row: each wait doubles, from BUSY_RETRY_SECONDS
+    warned = started
     while True:
         try:
             response = client.increment_concurrency_slots_with_lease(
                 names=[name], slots=1, mode="concurrency", lease_duration=lease_seconds
             )
         except httpx.HTTPStatusError as error:
-            wait = _wait_after(error, busy_until)
+            busy = busy + 1 if _busy(error, started) else 0
+            wait = _wait_after(error, busy)
             if deadline is not None and time.monotonic() + wait > deadline:
                 raise TimeoutError(f"the merge lock {name} is held by another merger") from error
+            warned = _warn_if_long(name, started, warned)
             time.sleep(wait)
             continue
         granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
@@ -124,13 +133,38 @@ def _wait_for_slot(
         return granted.lease_id
 
 
-def _wait_after(error: httpx.HTTPStatusError, busy_until: float) -> float:
-    """Seconds to wait before asking again; re-raises what waiting does not cure."""
+def _busy(error: httpx.HTTPStatusError, started: float) -> bool:
+    """503 within the first minute: SQLite busy, worth asking again; anything but 423 and
+    that is re-raised."""
     status = error.response.status_code
-    busy = status == httpx.codes.SERVICE_UNAVAILABLE
-    if status != httpx.codes.LOCKED and not (busy and time.monotonic() < busy_until):
-        raise error
-    return float(error.response.headers.get("Retry-After", BUSY_RETRY_SECONDS))
+    if status == httpx.codes.LOCKED:
+        return False
+    if status == httpx.codes.SERVICE_UNAVAILABLE and time.monotonic() < started + BUSY_LIMIT:
+        return True
+    raise error
+
+
+def _wait_after(error: httpx.HTTPStatusError, busy: int) -> float:
+    if busy:
+        return min(BUSY_RETRY_SECONDS * 2.0 ** (busy - 1), 5.0)
+    return float(error.response.headers.get("Retry-After", 1.0))
+
+
+def _warn_if_long(name: str, started: float, warned: float) -> float:
+    """Every minute of waiting, say so: on Prefect's embedded server no service frees the
+    slot of a holder that died (its lease expires, the slot stays taken)."""
+    now = time.monotonic()
+    if now - warned < 60:
+        return warned
+    log.warning(
+        "waiting %.0f s for the merge lock %s; if no other convoy merges into this "
+        "repository, its slot was left taken (a killed holder on the embedded API): "
+        "`prefect gcl update %s --active-slots 0` frees it",
+        now - started,
+        name,
+        name,
+    )
+    return now
 
 
 def _client() -> contextlib.AbstractContextManager[SyncPrefectClient]:
