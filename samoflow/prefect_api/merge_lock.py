@@ -4,52 +4,26 @@ Every convoy, on any worker, merges into a repository only while it holds that l
 so two convoys (or two workers of one) never merge into one repository at once. The limit
 is created on first use; its name is derived from the repository's path, so every process
 that sees the same path agrees on it. A holder that dies loses its slot when the lease ends.
-
-The slot is taken with the limit's lease API directly rather than `prefect.concurrency`:
-on SQLite (the embedded and the shared local server) taking a slot reads then writes, and
-while a convoy's members write it is answered 503 "database is locked" about twice per
-convoy (measured: 17 of the 18 503s of nine 12-member convoys were this call). Prefect's
-client waits 2 s, then 4 s, before asking again; this lock asks again after a fifth of a
-second, on the convoy's critical path: its last merge.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import hashlib
-import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from uuid import UUID
 
-import httpx
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from samoflow.settings import get_settings
 
 # A Prefect limit name: short, and only characters its UI and CLI take as they are.
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
-# How soon a call answered 503 (SQLite busy) is made again; Prefect's client honours it.
-BUSY_RETRY_SECONDS = 0.2
-# How long the server may stay busy before taking the slot fails (Prefect's own backoff
-# gives up after about a minute too).
-BUSY_LIMIT_SECONDS = 60.0
-# Limits this process created or found: asking the server each time would put one more
-# call on the critical path of a convoy's end.
-_KNOWN_LIMITS: set[str] = set()
-log = logging.getLogger(__name__)
-
-
-class _LimitMissing(RuntimeError):
-    """The server has no limit of that name (deleted since this process saw it)."""
 
 
 def merge_lock_name(repo: Path) -> str:
@@ -76,97 +50,14 @@ def ensure_merge_limit(name: str) -> None:
 def repository_merge_lock(repo: Path, timeout_seconds: float | None = None) -> Iterator[str]:
     """Hold the repository's merge slot for the body; yields the limit's name."""
     name = merge_lock_name(repo)
-    lease_seconds = get_settings().merge_lock_lease_seconds
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-    with _client() as client:
-        lease = _take_slot(client, name, lease_seconds, deadline)
-        try:
-            with _renewed(lease, lease_seconds):  # a check may run for many minutes
-                yield name
-        finally:
-            client.release_concurrency_slots_with_lease(lease_id=lease)
-
-
-def _take_slot(
-    client: SyncPrefectClient, name: str, lease_seconds: float, deadline: float | None
-) -> UUID:
-    """The slot's lease; the limit is created the first time this process needs it."""
-    if name not in _KNOWN_LIMITS:
-        ensure_merge_limit(name)
-        _KNOWN_LIMITS.add(name)
-    try:
-        return _wait_for_slot(client, name, lease_seconds, deadline)
-    except _LimitMissing:
-        ensure_merge_limit(name)
-        return _wait_for_slot(client, name, lease_seconds, deadline)
-
-
-def _wait_for_slot(
-    client: SyncPrefectClient, name: str, lease_seconds: float, deadline: float | None
-) -> UUID:
-    """Ask until the slot is free (423: held; the server says how long to wait) or the
-    deadline passes (TimeoutError); 503 (SQLite busy) is asked again soon, for a minute."""
-    busy_until = time.monotonic() + BUSY_LIMIT_SECONDS
-    while True:
-        try:
-            response = client.increment_concurrency_slots_with_lease(
-                names=[name], slots=1, mode="concurrency", lease_duration=lease_seconds
-            )
-        except httpx.HTTPStatusError as error:
-            wait = _wait_after(error, busy_until)
-            if deadline is not None and time.monotonic() + wait > deadline:
-                raise TimeoutError(f"the merge lock {name} is held by another merger") from error
-            time.sleep(wait)
-            continue
-        granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
-        if not granted.limits:
-            raise _LimitMissing(name)
-        return granted.lease_id
-
-
-def _wait_after(error: httpx.HTTPStatusError, busy_until: float) -> float:
-    """Seconds to wait before asking again; re-raises what waiting does not cure."""
-    status = error.response.status_code
-    busy = status == httpx.codes.SERVICE_UNAVAILABLE
-    if status != httpx.codes.LOCKED and not (busy and time.monotonic() < busy_until):
-        raise error
-    return float(error.response.headers.get("Retry-After", BUSY_RETRY_SECONDS))
-
-
-def _client() -> contextlib.AbstractContextManager[SyncPrefectClient]:
-    """A client that asks again soon when SQLite is busy (503 without Retry-After)."""
-    return get_client(sync_client=True, httpx_settings={"event_hooks": {"response": [_soon]}})
-
-
-def _soon(response: httpx.Response) -> None:
-    if response.status_code == httpx.codes.SERVICE_UNAVAILABLE:
-        response.headers.setdefault("Retry-After", str(BUSY_RETRY_SECONDS))
-
-
-@contextmanager
-def _renewed(lease: UUID, lease_seconds: float) -> Iterator[None]:
-    """The lease renewed while the body runs; a renewal that fails is logged, the merge goes
-    on (the lease outlives a hiccup: renewed at a third of its length)."""
-    stop = threading.Event()
-    context = contextvars.copy_context()  # the caller's Prefect settings: the same API
-    thread = threading.Thread(
-        target=context.run,
-        args=(_renew_until, lease, lease_seconds, stop),
-        name=f"merge-lock-renewal-{lease}",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def _renew_until(lease: UUID, lease_seconds: float, stop: threading.Event) -> None:
-    with _client() as client:
-        while not stop.wait(lease_seconds / 3):
-            try:
-                client.renew_concurrency_lease(lease_id=lease, lease_duration=lease_seconds)
-            except Exception as error:  # the next renewal may get through
-                log.warning("merge lock lease %s not renewed: %s", lease, error)
+    ensure_merge_limit(name)
+    # A check may run for many minutes: a renewal hiccup must not kill the merge midway.
+    with concurrency(
+        name,
+        occupy=1,
+        timeout_seconds=timeout_seconds,
+        lease_duration=get_settings().merge_lock_lease_seconds,  # renewed while it is held
+        strict=True,
+        raise_on_lease_renewal_failure=False,
+    ):
+        yield name
