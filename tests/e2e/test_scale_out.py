@@ -19,7 +19,8 @@ from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import full_scenario, start_served_convoy, write_plan
 
-pytestmark = pytest.mark.slow
+# Two workers and a convoy on a PostgreSQL server: minutes on 2 cores, more when shared.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qtAc"]
 

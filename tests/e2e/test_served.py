@@ -23,7 +23,8 @@ from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import full_scenario, start_served_convoy, writes_shared_file
 from tests.support.merge_queue import fixup_steps
 
-pytestmark = pytest.mark.slow
+# A whole `samoflow up` story: minutes on 2 cores, more when the machine is shared.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DEPLOYMENTS = {
     "samoflow-session/session",

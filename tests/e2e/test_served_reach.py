@@ -29,7 +29,8 @@ from samoflow.session.journal import process_alive, read_journal
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.processes import ours
 
-pytestmark = pytest.mark.slow
+# A whole `samoflow up` story: minutes on 2 cores, more when the machine is shared.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qtAc"]
 SAMOFLOW = [sys.executable, "-m", "samoflow.cli"]
