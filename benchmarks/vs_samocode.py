@@ -4,8 +4,9 @@ Run: `SAMOCODE_DIR=/path/to/samocode .venv/bin/python -m benchmarks.vs_samocode 
 The agent is a small Python program that speaks only the file contract: it finds the session
 folder (samoflow: `SAMOFLOW_SESSION_DIR`; samocode: the `**Session path:**` line samocode puts
 in `--append-system-prompt`), moves init -> investigation, continues until LOOPS iterations,
-then signals `blocked` so both loops stop. samocode's column is skipped, with a message, when
-SAMOCODE_DIR is not set. samoflow runs on the embedded API; a warm-up session starts it first.
+then signals `blocked` so both loops stop; it runs on the benchmark's own interpreter.
+samocode's column is skipped, with a message, when SAMOCODE_DIR is not set. samoflow runs
+on the embedded API; a warm-up session starts it first.
 On a shared machine one run of each says little (another process's burst lands on one side):
 ROUNDS (default 3) alternates the two loops that many times and compares the medians.
 """
@@ -53,8 +54,11 @@ else:
 
 
 def _agent(folder: Path) -> Path:
+    """The agent runs on this interpreter: `python3` on PATH may be a version manager's shim
+    (pyenv's costs ~100 ms a start here), which would hide both loops' overhead behind it."""
     path = folder / "contract-agent"
-    path.write_text(CONTRACT_AGENT, encoding="utf-8")
+    text = CONTRACT_AGENT.replace("#!/usr/bin/env python3", f"#!{sys.executable}", 1)
+    path.write_text(text, encoding="utf-8")
     path.chmod(0o755)
     return path
 
