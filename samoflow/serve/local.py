@@ -134,11 +134,11 @@ def wait_for(condition: Callable[[], bool], deadline_seconds: float, what: str) 
     raise ServedError(f"{what} did not come up within {deadline_seconds:.0f} s")
 
 
-def run_step(what: str, argv: list[str], env: dict[str, str], ok_if: str = "") -> None:
-    """A Prefect CLI step; `ok_if` names output that means "already done" (idempotent up)."""
+def run_step(what: str, argv: list[str], env: dict[str, str]) -> None:
+    """A Prefect CLI step (`prefect deploy`: idempotent, it updates deployments by name)."""
     done = subprocess.run(argv, env=env, cwd=PROJECT_DIR, capture_output=True, text=True)
     output = done.stdout + done.stderr
-    if done.returncode != 0 and not (ok_if and ok_if in output):
+    if done.returncode != 0:
         raise ServedError(f"{what} failed (exit {done.returncode}):\n{output[-2000:]}")
 
 
