@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # to a fresh one itself (none: only when the agent asks).
     context_window_tokens: int = Field(200_000, ge=1000)
     context_handoff_fraction: float | None = Field(None, gt=0, le=1)
+    # How old the loop's last answer from the API (its account's status, whether a message
+    # waits) may be at an attempt when no bell rang (`samoflow/serve/bells.py`); 0: ask
+    # before every attempt.
+    api_look_seconds: float = Field(1.0, ge=0)
     # The sandbox `codex exec` runs the agent in (the session folder is added as writable).
     codex_sandbox: Literal["read-only", "workspace-write", "danger-full-access"] = "workspace-write"
     # Added to a reset the agent names: clock drift, and the CLI prints "3:47pm" (no seconds).

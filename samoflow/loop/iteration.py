@@ -126,7 +126,8 @@ def run_attempt(
     def remember_agent(pid: int, started: float) -> None:
         agent_pid.append(pid)
         update = {"attempt": hook.attempt, "agent_pid": pid, "agent_started": started}
-        write_journal(files.journal, journal.model_copy(update=update))
+        # No fsync: the agent starts meanwhile, and no pid outlives an OS crash anyway.
+        write_journal(files.journal, journal.model_copy(update=update), durable=False)
 
     def on_line(line: str) -> None:
         observer.feed(line)

@@ -35,8 +35,8 @@ def read_journal(path: Path) -> IterationJournal | None:
     return read_model(path, IterationJournal)
 
 
-def write_journal(path: Path, journal: IterationJournal) -> None:
-    atomic_write_model(path, journal)
+def write_journal(path: Path, journal: IterationJournal, *, durable: bool = True) -> None:
+    atomic_write_model(path, journal, durable=durable)
 
 
 def process_alive(pid: int | None, started: float | None) -> bool:

@@ -21,6 +21,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.variables import Variable
 
 from samoflow.economy.accounts import AccountStatus
+from samoflow.serve.bells import ACCOUNT, ring
 
 VARIABLE_PREFIX = "samoflow-account-"
 LOCK_PREFIX = "samoflow-account-lock-"
@@ -54,6 +55,7 @@ def status_from(account: str, value: object) -> AccountStatus:
 def _write(status: AccountStatus) -> None:
     value: Any = status.model_dump(mode="json")
     Variable.set(variable_name(status.account), value, overwrite=True, tags=VARIABLE_TAGS)
+    ring(ACCOUNT, status.account)  # the account's sessions on this machine look again
 
 
 def _ensure_lock(account: str) -> None:

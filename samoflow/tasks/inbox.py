@@ -17,6 +17,7 @@ from prefect.variables import Variable
 
 from samoflow.inbox.files import highest_seq_on_disk
 from samoflow.inbox.messages import MAX_INLINE_CHARS, Message, MessageKind, deliver, new_message
+from samoflow.serve.bells import INBOX, ring
 from samoflow.session.files import SessionFiles
 
 VARIABLE_TAGS = ["samoflow", "samoflow-inbox"]
@@ -67,6 +68,7 @@ class PrefectInboxStore:
         # sender updates it, and a low hint only costs a few extra probes.
         with contextlib.suppress(ObjectAlreadyExists):
             Variable.set(sent_variable(message.to), seq, overwrite=True, tags=VARIABLE_TAGS)
+        ring(INBOX, message.to)  # after the Variable: a listener that hears it finds the message
         return message.model_copy(update={"seq": seq})
 
     def _load(self, value: dict[str, Any]) -> Message:

@@ -225,3 +225,46 @@ def test_two_convoy_members_exchange_messages_and_a_convoy_gets_a_broadcast(repo
         assert message.text == "everyone: wrap up" and message.from_ == "human"
     unknown = samoflow(repo, "--convoy", "nosuch", "hi")
     assert unknown.returncode == 2 and "nosuch" in unknown.stdout
+
+
+def test_the_look_before_an_attempt_asks_the_api_again_when_a_bell_rang_or_it_is_stale(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samoflow.economy.accounts import AccountState
+    from samoflow.serve.bells import INBOX, ring
+    from samoflow.tasks.account_store import update_status
+    from samoflow.tasks.accounts import session_account
+    from samoflow.tasks.before_attempt import look_before_attempt
+    from samoflow.tasks.inbox import message_variable
+
+    monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "3600")
+    get_settings.cache_clear()
+    files = new_session(repo, ECHO_EVERY_ITERATION, name="looker")
+    assert not look_before_attempt(files).mail_waiting
+    # Written straight into Prefect, as a sender with another SAMOFLOW_HOME would: no bell.
+    planted = new_message("looker", "from afar").model_dump(mode="json", by_alias=True)
+    Variable.set(message_variable("looker", 1), {"message": {**planted, "seq": 1}})
+    assert not look_before_attempt(files).mail_waiting  # the kept answer: fresh, no bell
+    ring(INBOX, "looker")
+    assert look_before_attempt(files).mail_waiting  # the bell: asked again at once
+    Variable.unset(message_variable("looker", 1))
+    assert not look_before_attempt(files).mail_waiting  # mail waiting is never kept
+
+    # samoflow's own writers ring: a sent message, a paused account are seen at once.
+    send_message(load_config(repo).sessions, new_message("looker", "from here"))
+    assert look_before_attempt(files).mail_waiting
+    Variable.unset(message_variable("looker", 1))
+    assert not look_before_attempt(files).mail_waiting
+    account = session_account(files)
+    paused = lambda status: status.model_copy(update={"state": AccountState.PAUSED})  # noqa: E731
+    update_status(account, paused)
+    assert look_before_attempt(files).account.state is AccountState.PAUSED
+    update_status(account, lambda status: status.model_copy(update={"state": AccountState.ACTIVE}))
+    assert look_before_attempt(files).account.state is AccountState.ACTIVE  # rang: asked
+
+    # A stale answer is asked again even with every bell silent.
+    Variable.set(message_variable("looker", 1), {"message": {**planted, "seq": 1}})
+    assert not look_before_attempt(files).mail_waiting
+    monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "0")
+    get_settings.cache_clear()
+    assert look_before_attempt(files).mail_waiting

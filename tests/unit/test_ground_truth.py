@@ -125,3 +125,27 @@ def test_a_copy_of_the_worktree_is_not_the_sessions_worktree(tmp_path: Path) -> 
     shutil.copytree(place.worktree, copy)  # its .git file points at the original's admin dir
     with pytest.raises(GitTruthError, match=r"has its own \.git"):
         verify_session_git(place.model_copy(update={"worktree": copy}))
+
+
+def test_the_glance_reads_packed_refs_and_sees_a_rewritten_branch(tmp_path: Path) -> None:
+    repo, place = session(tmp_path)
+    base = repo.commit("main").hexsha
+    repo.git.pack_refs("--all")  # the branch's loose ref file is gone: only packed-refs
+    assert not (Path(repo.git_dir) / "refs" / "heads" / "samoflow" / "s").exists()
+    assert in_order(place, base)
+    tree = repo.git.write_tree()
+    orphan = repo.git.commit_tree(tree, "-m", "a history of its own")
+    repo.git.update_ref("refs/heads/samoflow/s", orphan)  # the branch no longer holds the base
+    assert not in_order(place, base)
+    assert not in_order(place, "0" * 40)  # a base that is no commit at all
+
+
+def test_the_glance_declines_a_copy_and_a_worktree_registered_elsewhere(tmp_path: Path) -> None:
+    _, place = session(tmp_path)
+    base = place.base_commit
+    assert base is not None
+    copy = tmp_path / "wt" / "copy"
+    shutil.copytree(place.worktree, copy)
+    assert not in_order(place.model_copy(update={"worktree": copy}), base)
+    other, _ = session(tmp_path / "other")
+    assert not in_order(place.model_copy(update={"repo": Path(other.working_dir)}), base)
