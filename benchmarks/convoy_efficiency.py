@@ -148,7 +148,7 @@ def server_cpu() -> float:
 def run(members: int, sleep: float) -> dict[str, float]:
     from samoflow.cli.demo import make_demo_project
     from samoflow.convoy.setup import prepare_plan
-    from samoflow.flows.convoy import convoy_flow
+    from samoflow.flows.convoy import run_convoy_flow
 
     folder = Path(tempfile.mkdtemp(prefix="samoflow-efficiency-"))
     project = make_demo_project(folder)
@@ -158,7 +158,7 @@ def run(members: int, sleep: float) -> dict[str, float]:
     prepared = time.perf_counter() - started
     with TreeMemory(set()) as memory:
         began, cpu_before, server_before = time.time(), os.times(), server_cpu()
-        record = convoy_flow(str(path))
+        record = run_convoy_flow(str(path))
         ended, cpu_after, server = time.time(), os.times(), server_mb()
     landed = [m for m in record.members if m.merge is not None and m.merge.status == "merged"]
     if len(landed) != members or record.notice is None:

@@ -140,7 +140,7 @@ def run_once(
 ) -> dict[str, float]:
     from samoflow.cli.demo import make_demo_project
     from samoflow.convoy.setup import prepare_plan
-    from samoflow.flows.convoy import convoy_flow
+    from samoflow.flows.convoy import run_convoy_flow
     
     folder = Path(tempfile.mkdtemp(prefix="samoflow-speedup-"))
     project = make_demo_project(folder)
@@ -151,7 +151,7 @@ def run_once(
             _cpu_seconds(),
             _server_cpu(server_pids),
         )
-        record = convoy_flow(str(prepare_plan(plan, project, concurrency)[0]))
+        record = run_convoy_flow(str(prepare_plan(plan, project, concurrency)[0]))
         elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         server_cpu = _server_cpu(server_pids) - server_before
     done = sum(1 for m in record.members if m.state.value == "done")

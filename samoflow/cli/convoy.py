@@ -92,7 +92,7 @@ def convoy(
         )
         console.print(f"deployment run {run_id}: {run_link(route.api_url, run_id)}")
         return
-    from samoflow.flows.convoy import convoy_flow  # Prefect loads only for commands that run flows
+    from samoflow.flows.convoy import run_convoy_flow  # Prefect loads only when flows run
 
     log = convoy_log(path)
     if not verbose:
@@ -105,7 +105,7 @@ def convoy(
             record = cast(
                 ConvoyRecord,
                 while_following(
-                    lambda stop: follow_convoy(path, stop), lambda: convoy_flow(str(path))
+                    lambda stop: follow_convoy(path, stop), lambda: run_convoy_flow(str(path))
                 ),
             )
     except USER_ERRORS as error:

@@ -44,6 +44,7 @@ from prefect.settings import PREFECT_API_URL
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.flows.session import session_flow
 from samoflow.health.lease import running_elsewhere
+from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.run_names import session_run_tags
 from samoflow.serve.local import default_home, read_up
 from samoflow.session.files import SessionFiles
@@ -237,8 +238,10 @@ class SubflowMembers:
         hook: Any = on_running  # a state hook: (flow, flow_run, state) -> None
         try:
             hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
-            session_flow.with_options(on_running=hooks)(member.session_dir)  # untagged: see
-            # tasks/run_tags.py for what tags on in-process runs cost
+            # The member's lease is its proof of life: no heartbeat thread to join at its end.
+            with without_flow_heartbeat():
+                session_flow.with_options(on_running=hooks)(member.session_dir)  # untagged:
+                # see tasks/run_tags.py for what tags on in-process runs cost
             return 0  # a crash here is this process's: the flow's retries or the monitor's
         finally:
             if not opened.is_set():  # failed before it ran: let the others go on

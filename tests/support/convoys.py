@@ -92,7 +92,7 @@ def start_served_convoy(samoflow: list[str], plan: Path, repo: Path, env: dict[s
 def run_plan(plan: Path, repo: Path) -> ConvoyRecord:
     """What `samoflow convoy PLAN` does unserved: prepare the convoy, then run its flow."""
     from samoflow.convoy.setup import prepare_plan
-    from samoflow.flows.convoy import convoy_flow
+    from samoflow.flows.convoy import run_convoy_flow
 
     record_path, _ = prepare_plan(plan, repo, get_settings().convoy_concurrency)
-    return convoy_flow(str(record_path))
+    return run_convoy_flow(str(record_path))
