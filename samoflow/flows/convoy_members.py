@@ -258,8 +258,11 @@ def turn_delay(place: int, spacing: float, first_start: float, now: float) -> fl
 def api_on_postgres() -> bool:
     """This process talks to `samoflow up`'s server, which runs on PostgreSQL (its
     `up.json` names the database); anything else (a local or temporary server, a
-    PREFECT_API_URL of unknown make) counts as SQLite."""
-    state = read_up(default_home())
+    PREFECT_API_URL of unknown make, an unreadable `up.json`) counts as SQLite."""
+    try:
+        state = read_up(default_home())
+    except (OSError, ValueError):  # a broken up.json: the careful start, not a crash
+        return False
     if state is None or state.database_url is None:
         return False
     return str(PREFECT_API_URL.value() or "").rstrip("/") == state.api_url.rstrip("/")

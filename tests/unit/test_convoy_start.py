@@ -45,3 +45,6 @@ def test_only_samoflow_ups_own_server_on_postgresql_counts_as_postgresql(
     _served(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:5433/prefect")
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9999/api"}):
         assert not api_on_postgres()  # another server than the one `up` serves
+    (tmp_path / "up.json").write_text('{"api_url": "http://127.0.0.1:4200/api", "ui_u')
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert not api_on_postgres()  # cut off mid-write: the careful start, no crash
