@@ -136,6 +136,19 @@ def _listing(folder: str) -> list[os.DirEntry[str]]:
         return []
 
 
+def _orchestrators(name: str) -> bool:
+    """A file the orchestrator writes, or the temp file of its atomic write of one
+    (`.<name>.<random>.tmp`, see `samoflow/atomic.py`): a scan that meets one mid-write
+    (a stall step recorded by the handler, say) must not take it for the agent's progress.
+    An agent's own temp files still count."""
+    if name in ORCHESTRATOR_NAMES:
+        return True
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    written = name[1:].removesuffix(".tmp").rsplit(".", 1)[0]
+    return written in ORCHESTRATOR_NAMES
+
+
 def scan_tree(root: Path, max_entries: int) -> Snapshot:
     """Depth-first over `root`, ours and heavy folders left out, at most `max_entries`."""
     digest = hashlib.blake2b(digest_size=16)
@@ -146,7 +159,7 @@ def scan_tree(root: Path, max_entries: int) -> Snapshot:
         if entry is None:
             pending.pop()
             continue
-        if entry.name in ORCHESTRATOR_NAMES or entry.name in SKIPPED_DIRS:
+        if _orchestrators(entry.name) or entry.name in SKIPPED_DIRS:
             continue
         try:
             stat = entry.stat(follow_symlinks=False)

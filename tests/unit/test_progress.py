@@ -76,6 +76,13 @@ def test_the_scan_ignores_what_the_orchestrator_writes_and_git(tmp_path: Path) -
     (tmp_path / "_inbox" / "msg-000001-x.json").write_text("{}")
     (tmp_path / ".git" / "index").write_text("x")
     assert scanner.changed() is None
+    # An atomic write of ours caught mid-way (its temp file, then the rename): not progress.
+    (tmp_path / "._stall.json.k2j4x9aa.tmp").write_text("{}")
+    assert scanner.changed() is None
+    (tmp_path / "._stall.json.k2j4x9aa.tmp").rename(tmp_path / "_stall.json")
+    assert scanner.changed() is None
+    (tmp_path / ".notes.md.q1w2e3r4.tmp").write_text("the agent's own atomic write")
+    assert scanner.changed() is not None
     (tmp_path / "_overview.md").write_text("# agent-owned")
     assert scanner.changed() is not None
 
