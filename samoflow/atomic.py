@@ -25,9 +25,23 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_file_target(name: str) -> str | None:
+    """The file an atomic write's temp file (`.<name>.<random>.tmp`) will become, or None
+    when `name` is no such temp file: a folder scan can tell our writes in flight apart."""
+    if not (name.startswith(".") and name.endswith(_TEMP_SUFFIX)):
+        return None
+    target, dot, _ = name[1:].removesuffix(_TEMP_SUFFIX).rpartition(".")
+    return target if dot and target else None
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

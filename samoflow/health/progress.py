@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.atomic import atomic_write_model, read_model
+from samoflow.atomic import atomic_write_model, read_model, temp_file_target
 from samoflow.clock import utcnow
 from samoflow.session.files import ORCHESTRATOR_NAMES, SessionFiles
 
@@ -141,12 +141,7 @@ def _orchestrators(name: str) -> bool:
     (`.<name>.<random>.tmp`, see `samoflow/atomic.py`): a scan that meets one mid-write
     (a stall step recorded by the handler, say) must not take it for the agent's progress.
     An agent's own temp files still count."""
-    if name in ORCHESTRATOR_NAMES:
-        return True
-    if not (name.startswith(".") and name.endswith(".tmp")):
-        return False
-    written = name[1:].removesuffix(".tmp").rsplit(".", 1)[0]
-    return written in ORCHESTRATOR_NAMES
+    return name in ORCHESTRATOR_NAMES or temp_file_target(name) in ORCHESTRATOR_NAMES
 
 
 def scan_tree(root: Path, max_entries: int) -> Snapshot:
