@@ -70,6 +70,16 @@ def runs_of(found: dict[str, Any], flow: str) -> list[dict[str, Any]]:
     return [r for r in found["runs"] if r["flow"] == flow]
 
 
+def iterations_done(repo: Path, run_name: str) -> int:
+    """Iteration rows in the history of a member named by its run ("session-<name> (...)")."""
+    name = run_name.removeprefix("session-").split(" (")[0]
+    history = repo / ".samoflow/sessions" / name / "_signal_history.jsonl"
+    if not history.exists():
+        return 0
+    rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    return sum(row.get("kind") == "iteration" for row in rows)
+
+
 def kill_flow_run_process(run_id: str) -> bool:
     """SIGKILL the process a worker started for the flow run (its env names the run)."""
     for process in psutil.process_iter(["cmdline"]):
@@ -146,13 +156,19 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
         # A member's process dies: the convoy starts that run again. Then the convoy's own
         # process dies while members run on the workers: a new convoy run must wait for
         # those runs (and that restart), not start any of them again.
-        wait_until(
-            lambda: sum(r["state"] == "RUNNING" for r in members_of(query(api))) >= 2,
-            180,
-            "members running",
-        )
-        running = [r for r in members_of(query(api)) if r["state"] == "RUNNING"]
-        killed = next(r for r in running if kill_flow_run_process(r["id"]))
+        # The one killed has work left: a run still Running after its session's last
+        # iteration (delivering, publishing) ends without a restart when killed.
+        def with_work_left() -> list[dict[str, Any]]:
+            return [
+                r
+                for r in members_of(query(api))
+                if r["state"] == "RUNNING" and iterations_done(repo, r["name"]) <= 4
+            ]
+
+        wait_until(lambda: bool(with_work_left()), 180, "a member running with work left")
+        killed = next(r for r in with_work_left() if kill_flow_run_process(r["id"]))
+        # Dead now, so its files hold still until the convoy starts it again.
+        assert iterations_done(repo, killed["name"]) < 8, "killed after its last iteration"
         wait_until(
             lambda: any(
                 r["id"] == killed["id"] and r["state"] == "CRASHED" for r in members_of(query(api))
