@@ -3,6 +3,7 @@ the tests' Prefect API (its global concurrency limit is the lock), fake Slack.""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 from pathlib import Path
@@ -162,7 +163,9 @@ def test_the_merge_lock_is_one_slot_per_repository(tmp_path: Path) -> None:
             held.set()
             release.wait(60)
 
-    holder = threading.Thread(target=hold)
+    # With the test's Prefect settings (the fixture's API): a bare thread has Prefect's
+    # import-time settings, which start an ephemeral server of its own.
+    holder = threading.Thread(target=contextvars.copy_context().run, args=(hold,))
     holder.start()
     try:
         assert held.wait(60)
