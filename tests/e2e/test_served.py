@@ -17,6 +17,7 @@ from uuid import UUID
 import psutil
 import pytest
 
+from samoflow.prefect_api.provision import engine_command
 from samoflow.serve import embedded_postgres
 from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
@@ -83,9 +84,11 @@ def test_up_runs_a_session_from_a_deployment_and_down_stops_everything(tmp_path:
             timeout=120,
         )
         assert check.returncode == 0, check.stderr[-3000:]
-        names, pools, automations, block_types = check.stdout.strip().split("\n")
+        names, pools, automations, block_types, command = check.stdout.strip().split("\n")
         assert set(names.split(",")) >= DEPLOYMENTS
         assert "samoflow" in pools.split(",")
+        # Flow runs start Prefect's engine directly, not through its workspace supervisor.
+        assert command == engine_command()
         assert automations
         assert {"samoflow-agent-config", "samoflow-slack-alerts"} <= set(block_types.split(","))
 
@@ -199,4 +202,6 @@ with get_client(sync_client=True) as client:
     print(",".join(p.name for p in client.read_work_pools()))
     print(",".join(a.name for a in client.read_automations()))
     print(",".join(b.slug for b in client.read_block_types()))
+    pool = client.read_work_pool("samoflow").base_job_template
+    print(pool["variables"]["properties"]["command"]["default"])
 """
