@@ -16,11 +16,16 @@ from samoflow.tasks.listen import listen_for_replies, listening_channels
 @flow(name="samoflow-listen")
 def listen_flow(repo: str, seconds: float | None = None) -> list[Handled]:
     """Long-poll every reply channel for `seconds`; with none configured, end at once."""
+    return listen_for(repo, seconds if seconds is not None else get_settings().listen_seconds)
+
+
+def listen_for(repo: str, seconds: float) -> list[Handled]:
+    """The listening itself, in the run that calls it (this flow, or the minute's monitor)."""
     settings = get_settings()
     sessions = load_config(Path(repo)).sessions
     if not listening_channels():
         return []
-    deadline = time.monotonic() + (seconds if seconds is not None else settings.listen_seconds)
+    deadline = time.monotonic() + seconds
     handled: list[Handled] = []
     while (left := deadline - time.monotonic()) > 0:
         poll = int(min(settings.reply_poll_seconds, max(left, 0)))

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from samoflow.flows.listen import listen_flow
+from samoflow.flows.monitor import monitor_flow
 from samoflow.notices.outbox import NoticeOutbox
 from samoflow.session.history import EntryKind, read_history
 from samoflow.session.state import Lifecycle, SessionReport, load_state
+from samoflow.settings import get_settings
 from tests.conftest import wait_until
 from tests.support.replies import paused_at, run_in_thread, use_slack_bot, use_telegram
 from tests.support.sessions import new_session
@@ -62,9 +64,16 @@ def test_telegram_replies_answer_the_gates_and_only_allowed_users_act(
         plan_notice = telegram.next_message_id
         telegram.reply(plan_notice, "/status", user_id=42)
         telegram.reply(plan_notice, "approve", user_id=42)
-        status, approval = listen_flow(str(repo), seconds=2)
-        assert status.action == "status" and "waiting in phase planning" in (status.answer or "")
-        assert approval.action == "answer"
+        # The scheduled monitor listens for the rest of its minute (its deployment's
+        # `listen: true`): the same replies act from its sweep, with no listen run.
+        monkeypatch.setenv("SAMOFLOW_LISTEN_SECONDS", "2")
+        get_settings.cache_clear()
+        before = len(telegram.texts())
+        checks = monitor_flow(str(repo), listen=True)
+        assert [c.session for c in checks] == ["asked"]  # alive: swept, left alone
+        status_answer, acknowledgement = telegram.texts()[before : before + 2]
+        assert "waiting in phase planning" in status_answer
+        assert "approved; the paused run goes on" in acknowledgement
         runner.join(timeout=180)
     assert reports and reports[0].lifecycle is Lifecycle.DONE
     assert answers(files.history) == [("requirements", "planning"), ("planning", "implementation")]
