@@ -48,9 +48,19 @@ def monitor_flow(repo: str = ".", listen: bool = False) -> list[SessionCheck]:
     checks = [c for root in roots for c in sweep(root, monitor)]
     report_sweep(checks)
     if listen:
-        handled = listen_for(repo, listening_window(settings.listen_seconds))
-        get_run_logger().info("handled %d replies", len(handled))
+        listen_after_sweep(repo, settings.listen_seconds)
     return checks
+
+
+def listen_after_sweep(repo: str, longest: float) -> None:
+    """A channel that is down (Telegram unreachable, a refused token) is logged, not raised:
+    the run stands for its sweep, which is done, and the next minute listens again."""
+    try:
+        handled = listen_for(repo, listening_window(longest))
+    except Exception as error:  # any channel failure: named in the log, the sweep stands
+        get_run_logger().error("listening for replies failed: %r", error)
+        return
+    get_run_logger().info("handled %d replies", len(handled))
 
 
 def listening_window(longest: float) -> float:

@@ -15,7 +15,7 @@ from samoflow.notices.outbox import NoticeOutbox
 from samoflow.session.history import EntryKind, read_history
 from samoflow.session.state import Lifecycle, SessionReport, load_state
 from samoflow.settings import get_settings
-from tests.conftest import wait_until
+from tests.conftest import free_port, wait_until
 from tests.support.replies import paused_at, run_in_thread, use_slack_bot, use_telegram
 from tests.support.sessions import new_session
 from tests.support.slack_capture import slack_capture
@@ -111,3 +111,15 @@ def test_slack_thread_replies_answer_the_gate_and_stop_the_session(
         runner.join(timeout=120)
     assert load_state(files).lifecycle is Lifecycle.STOPPED
     assert not files.lease.exists()
+
+
+def test_a_channel_that_is_down_never_fails_the_monitors_sweep(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    use_telegram(f"http://127.0.0.1:{free_port()}", monkeypatch, allowed=[42])  # nobody there
+    monkeypatch.setenv("SAMOFLOW_LISTEN_SECONDS", "1")
+    get_settings.cache_clear()
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it is raised
+        listen_flow(str(repo), seconds=1)
+    assert monitor_flow(str(repo), listen=True) == []  # swept (nothing there), completed
+    assert "listening for replies failed" in caplog.text
