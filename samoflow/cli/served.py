@@ -172,12 +172,14 @@ def _provision(api_url: str, env: dict[str, str], max_agents: int) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from samoflow.prefect_api.automations import AutomationError, apply_stall_automation
-    from samoflow.prefect_api.provision import ProvisionError, provision
+    from samoflow.prefect_api.provision import ProvisionError, drop_stale_schedules, provision
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         try:
             provision(WORK_POOL, AGENT_LIMIT, max_agents, BLOCK_MODULES)
             run_step("deploy", _prefect("--no-prompt", "deploy", "--all"), env)
+            for dropped in drop_stale_schedules():
+                console.print(f"removed a schedule of {dropped}: the monitor listens now")
             apply_stall_automation(get_settings())
         except (ProvisionError, AutomationError) as error:
             raise ServedError(str(error)) from error

@@ -117,3 +117,29 @@ def provision(pool: str, limit_name: str, limit: int, block_modules: Sequence[st
         raise
     except Exception as error:  # an HTTP error, a refused schema: name the step's failure
         raise ProvisionError(f"setting up the server failed: {error!r}") from error
+
+
+# Deployments prefect.yaml deploys with no schedule that an earlier samoflow scheduled:
+# `prefect deploy` sends no schedules for an existing deployment when the file names none, so
+# the old schedule would stay. `listen` ran every minute until the monitor listened itself;
+# both polling at once could hand one reply to two listeners.
+UNSCHEDULED = ("samoflow-listen/listen",)
+
+
+def drop_stale_schedules(names: Sequence[str] = UNSCHEDULED) -> list[str]:
+    """Remove the schedules of these deployments (after `prefect deploy`); the ones dropped."""
+    dropped = []
+    try:
+        with get_client(sync_client=True) as client:
+            for name in names:
+                try:
+                    found = client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    continue
+                for schedule in client.read_deployment_schedules(found.id):
+                    client.delete_deployment_schedule(found.id, schedule.id)
+                    dropped.append(name)
+    except Exception as error:  # an HTTP error: name the step's failure, as `provision` does
+        raise ProvisionError(f"removing stale schedules failed: {error!r}") from error
+    return dropped
+
