@@ -134,9 +134,11 @@ def run_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a timeout kills the agent's children too
         )
-        with contextlib.suppress(psutil.Error):
-            on_start(process.pid, psutil.Process(process.pid).create_time())
         try:
+            # Inside the try: a SIGTERM just after the pid is journalled (what a watcher
+            # waits for) must still take the agent down with the orchestrator.
+            with contextlib.suppress(psutil.Error):
+                on_start(process.pid, psutil.Process(process.pid).create_time())
             reader = _start_reader(process, log, tail, on_line)
             _feed_stdin(process, stdin_text)
             timed_out = _wait_or_terminate(process, timeout_seconds)
