@@ -69,8 +69,10 @@ async def _ensure_work_pool(client: PrefectClient, name: str) -> None:
                 WorkPoolCreate(name=name, type="process", base_job_template=template or {})
             )
         return
+    if pool.type != "process":
+        return
     template = pool_template(pool.base_job_template)
-    if template is not None and pool.type == "process":
+    if template is not None:
         await client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
 
 
