@@ -13,11 +13,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # at run time only the models passed in need pydantic: agents import this
+    from pydantic import BaseModel
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from samoflow.agents.scenario import Scenario, Step, load_scenario
+from samoflow.agents.scenario import Scenario, Step, read_validated_scenario
 from samoflow.agents.scripted_fixup import fixup_branch, fixup_step, merge_integration
 from samoflow.atomic import atomic_append_line, atomic_write_json, atomic_write_text
-from samoflow.economy.usage_report import USAGE_PREFIX
+from samoflow.economy.report_lines import USAGE_PREFIX
 from samoflow.session import files
-from samoflow.session.overview import set_field
+from samoflow.session.status_section import set_field
 
 GIT_IDENTITY = [
     "-c",
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "inbox": [m.get("id") for m in _unread_inbox(session)],
     }
     atomic_append_line(session / files.LOGS / "scripted-seen.jsonl", json.dumps(seen))
-    scenario = load_scenario(args.scenario)
+    scenario = read_validated_scenario(args.scenario)
     iteration = int(hook["iteration"])
     step = fixup_step(scenario, session, iteration) or _choose_step(scenario, session, iteration)
     if step is None:

@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from samoflow.economy.report_lines import RATE_LIMIT_PREFIX
 from samoflow.economy.reset_times import reset_at, retry_after
 
-RATE_LIMIT_PREFIX = "SAMOFLOW_RATE_LIMIT "
-# Output that means "limited" from CLIs that have no structured report.
 GENERIC_PATTERN = re.compile(
     r"(rate[ _-]?limit(ed)?|usage limit|hit your (\w+ )?limit|too many requests|\b429\b)",
     re.IGNORECASE,

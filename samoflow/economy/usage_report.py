@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from samoflow.economy.rate_limit import RATE_LIMIT_PREFIX, RateLimit, from_output_line
+from samoflow.economy.rate_limit import RateLimit, from_output_line
+from samoflow.economy.report_lines import RATE_LIMIT_PREFIX, USAGE_PREFIX
 from samoflow.session.history import Usage
-
-USAGE_PREFIX = "SAMOFLOW_USAGE "
 
 
 class UsageReportObserver:
