@@ -43,13 +43,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], bool], deadline_seconds: float, what: str) -> None:
-    """Poll `condition` until it holds or the deadline passes (tests never sleep blindly)."""
+def wait_until(
+    condition: Callable[[], bool],
+    deadline_seconds: float,
+    what: str,
+    every_seconds: float = 0.05,
+) -> None:
+    """Poll `condition` until it holds or the deadline passes (tests never sleep blindly).
+    `every_seconds` spaces a condition that asks a server much (a page of runs and events)."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
+        time.sleep(every_seconds)
     raise AssertionError(f"timed out after {deadline_seconds} s waiting for {what}")
 
 

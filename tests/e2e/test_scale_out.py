@@ -14,10 +14,12 @@ from typing import Any
 
 import psutil
 import pytest
+from prefect.events.filters import EventFilter, EventNameFilter
 
 from samoflow.serve.local import read_up
 from tests.conftest import free_port, make_repo, wait_until
 from tests.support.convoys import full_scenario, start_served_convoy, write_plan
+from tests.support.prefect_client import client_of
 
 # Two workers and a convoy on a PostgreSQL server: minutes on 2 cores, more when shared.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -32,38 +34,43 @@ def postgres_available() -> bool:
         return False
 
 
-QUERY = """
-import json, sys
-from prefect.client.orchestration import get_client
-from prefect.events.filters import EventFilter, EventNameFilter
-with get_client(sync_client=True) as client:
-    flows = {f.id: f.name for f in client.read_flows()}
-    runs = client.read_flow_runs(limit=200)
-    page = client.read_events(
-        EventFilter(event=EventNameFilter(name=["prefect.worker.submitted-flow-run"])), limit=50
-    )
-    submitted = list(page.events)
-    while page.next_page:
-        page = client.read_events_page(page.next_page)
-        submitted += page.events
-    print(json.dumps({
-        "runs": [{"flow": flows[r.flow_id], "name": r.name, "id": str(r.id), "tags": r.tags,
-                  "state": r.state_type.value if r.state_type else None} for r in runs],
-        "ran_by": {related.id.removeprefix("prefect.flow-run."): e.resource.name
-                   for e in submitted for related in e.related if related.role == "flow-run"},
-        "blocks": [b.slug for b in client.read_block_types()],
-        "automations": [a.name for a in client.read_automations()],
-        "limits": [l.name for l in client.read_global_concurrency_limits(limit=50)],
-    }))
-"""
+# Reads of the whole server (runs, the workers' submissions, blocks...): one a second at most.
+POLL_SECONDS = 1.0
 
 
-def query(env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-c", QUERY], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return dict(json.loads(out.stdout))
+def query(api_url: str) -> dict[str, Any]:
+    with client_of(api_url) as client:
+        flows = {f.id: f.name for f in client.read_flows()}
+        runs = client.read_flow_runs(limit=200)
+        page = client.read_events(
+            EventFilter(event=EventNameFilter(name=["prefect.worker.submitted-flow-run"])),
+            limit=50,
+        )
+        submitted = list(page.events) if page else []
+        while page and page.next_page:
+            page = client.read_events_page(page.next_page)
+            submitted += page.events if page else []
+        return {
+            "runs": [
+                {
+                    "flow": flows[r.flow_id],
+                    "name": r.name,
+                    "id": str(r.id),
+                    "tags": r.tags,
+                    "state": r.state_type.value if r.state_type else None,
+                }
+                for r in runs
+            ],
+            "ran_by": {
+                related.id.removeprefix("prefect.flow-run."): e.resource.name
+                for e in submitted
+                for related in e.related
+                if related.role == "flow-run"
+            },
+            "blocks": [b.slug for b in client.read_block_types()],
+            "automations": [a.name for a in client.read_automations()],
+            "limits": [limit.name for limit in client.read_global_concurrency_limits(limit=50)],
+        }
 
 
 def runs_of(found: dict[str, Any], flow: str) -> list[dict[str, Any]]:
@@ -144,7 +151,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
     state = read_up(home / ".samoflow")
     assert state is not None
     spawned = [p for s in state.processes for p in psutil.Process(s.pid).children(recursive=True)]
-    api = {**env, "PREFECT_API_URL": state.api_url}
+    api = state.api_url
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         start_served_convoy(samoflow, plan, repo, env)
@@ -165,7 +172,9 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
                 if r["state"] == "RUNNING" and iterations_done(repo, r["name"]) <= 4
             ]
 
-        wait_until(lambda: bool(with_work_left()), 180, "a member running with work left")
+        wait_until(
+            lambda: bool(with_work_left()), 180, "a member running with work left", POLL_SECONDS
+        )
         killed = next(r for r in with_work_left() if kill_flow_run_process(r["id"]))
         # Dead now, so its files hold still until the convoy starts it again.
         assert iterations_done(repo, killed["name"]) < 8, "killed after its last iteration"
@@ -175,6 +184,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             ),
             240,  # the worker notices the dead process; on a loaded machine that takes a while
             "the killed member run to be marked crashed",
+            POLL_SECONDS,
         )
         (first,) = runs_of(query(api), "samoflow-convoy")
         assert kill_flow_run_process(first["id"])
@@ -182,6 +192,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             lambda: runs_of(query(api), "samoflow-convoy")[0]["state"] == "CRASHED",
             240,
             "the killed convoy run to be marked crashed",
+            POLL_SECONDS,
         )
         start_served_convoy(samoflow, plan, repo, env)  # the user runs the same command again
 
@@ -190,7 +201,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             assert "FAILED" not in states and states.count("CRASHED") == 1, states
             return states == ["COMPLETED", "CRASHED"]
 
-        wait_until(convoy_completed, 400, "the second convoy run to complete")
+        wait_until(convoy_completed, 400, "the second convoy run to complete", POLL_SECONDS)
         found = query(api)
         members = members_of(found)
         again = killed["name"]  # the one crashed run was started once more, by the convoy
@@ -230,6 +241,7 @@ def test_one_convoy_spreads_over_two_workers_on_a_postgres_server(tmp_path: Path
             lambda: any(r["state"] == "COMPLETED" for r in runs_of(query(api), "samoflow-monitor")),
             150,
             "a scheduled monitor run",
+            POLL_SECONDS,
         )
         assert {"samoflow-agent-config", "samoflow-slack-alerts"} <= set(found["blocks"])
         assert found["automations"] and "samoflow-agents" in found["limits"]

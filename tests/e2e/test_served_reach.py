@@ -11,22 +11,20 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import pytest
-from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import StateType
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Scheduled
 
 from samoflow.serve.local import AGENT_LIMIT, read_up
 from samoflow.session.files import SessionFiles
 from samoflow.session.journal import process_alive, read_journal
 from tests.conftest import free_port, make_repo, wait_until
+from tests.support.prefect_client import client_of
 from tests.support.processes import ours
 
 # A whole `samoflow up` story: minutes on 2 cores, more when the machine is shared.
@@ -47,15 +45,6 @@ with agent_slot({AGENT_LIMIT!r}, 60):
     print("held", flush=True)
     time.sleep(600)
 """
-
-
-@contextmanager
-def client_of(api_url: str) -> Iterator[SyncPrefectClient]:
-    with (
-        temporary_settings(updates={PREFECT_API_URL: api_url}),
-        get_client(sync_client=True) as client,
-    ):
-        yield client
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
