@@ -19,11 +19,10 @@ SERVER_START_DEADLINE_SECONDS = 90.0
 TEST_DATABASE_ENV = "SAMOFLOW_TEST_API_DATABASE"
 
 
-# The longest tests (each 1-2.5 minutes of a 2-core machine: a whole `samoflow up`, a
+# The longest tests (each 2-4 minutes of a 2-core machine: a whole `samoflow up`, a
 # two-worker convoy). Started first, they run alongside the many short ones instead of
 # alone at the end, which would leave the other xdist workers idle.
 LONGEST_FIRST = (
-    "tests/e2e/test_served_reach.py",
     "tests/e2e/test_served.py",
     "tests/e2e/test_scale_out.py",
 )
