@@ -14,11 +14,16 @@ from prefect.client.orchestration import get_client
 
 from samoflow.convoy.record import MemberState
 from samoflow.convoy.rounds import RoundVerdict
-from samoflow.prefect_api.merge_lock import merge_lock_name, repository_merge_lock
+from samoflow.prefect_api.merge_lock import (
+    merge_lock_name,
+    prefect_merge_slot,
+    repository_merge_lock,
+)
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, load_state
 from samoflow.tasks.convoy import table_key
 from samoflow.workspace.merge import MergeStatus
+from tests.conftest import make_repo
 from tests.support.convoys import run_plan, use_slack, write_plan
 from tests.support.merge_queue import (
     USE_GREET,
@@ -153,13 +158,13 @@ def test_a_member_never_fixed_ends_blocked_merge_and_the_others_land(
 
 
 def test_the_merge_lock_is_one_slot_per_repository(tmp_path: Path) -> None:
-    first, second = tmp_path / "one", tmp_path / "two"
+    first, second = make_repo(tmp_path / "one"), make_repo(tmp_path / "two")
     assert merge_lock_name(first) != merge_lock_name(second)
     assert merge_lock_name(first) == merge_lock_name(tmp_path / "x" / ".." / "one")
     held, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
-        with repository_merge_lock(first):
+    def hold() -> None:  # as a convoy on another machine would: the limit's slot alone
+        with prefect_merge_slot(merge_lock_name(first), None):
             held.set()
             release.wait(60)
 
