@@ -36,21 +36,25 @@ def merge_lock_path(repo: Path) -> Path:
 @contextmanager
 def machine_merge_lock(repo: Path, timeout_seconds: float | None = None) -> Iterator[None]:
     """Hold the repository's merge lock on this machine; TimeoutError after the timeout."""
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     with merge_lock_path(repo).open("a") as handle:
-        if deadline is None:
+        if timeout_seconds is None:
             fcntl.flock(handle, fcntl.LOCK_EX)
-        while deadline is not None:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"another merger holds {repo}'s merge lock on this machine"
-                    ) from None
-                time.sleep(_POLL_SECONDS)
+        else:
+            _flock_within(handle.fileno(), repo, time.monotonic() + timeout_seconds)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _flock_within(fd: int, repo: Path, deadline: float) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"another merger holds {repo}'s merge lock on this machine"
+                ) from None
+            time.sleep(_POLL_SECONDS)
