@@ -29,9 +29,8 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
-from samoflow.atomic import read_model
 from samoflow.serve.local import default_home
-from samoflow.serve.shared import LocalServer, record_path
+from samoflow.serve.shared import is_shared_server
 from samoflow.settings import get_settings
 from samoflow.workspace.merge_lock import machine_merge_lock
 
@@ -62,14 +61,8 @@ def ensure_merge_limit(name: str) -> None:
 def api_of_this_machine() -> bool:
     """The API no other machine reaches: no PREFECT_API_URL (Prefect's temporary server in
     this process), or the shared local server samoflow started on 127.0.0.1."""
-    url = str(PREFECT_API_URL.value() or "").rstrip("/")
-    if not url:
-        return True
-    try:
-        shared = read_model(record_path(default_home()), LocalServer)
-    except (OSError, ValueError):  # unreadable: the careful answer
-        return False
-    return shared is not None and shared.api_url.rstrip("/") == url
+    url = str(PREFECT_API_URL.value() or "")
+    return not url or is_shared_server(default_home(), url)
 
 
 @contextmanager

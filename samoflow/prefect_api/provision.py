@@ -144,4 +144,3 @@ def drop_stale_schedules(names: Sequence[str] = UNSCHEDULED) -> list[str]:
     except Exception as error:  # an HTTP error: name the step's failure, as `provision` does
         raise ProvisionError(f"removing stale schedules failed: {error!r}") from error
     return dropped
-

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from samoflow.atomic import read_model
 from samoflow.serve.local import healthy, read_up
-from samoflow.serve.shared import LocalServer, ensure_local_server, record_path, register_user
+from samoflow.serve.shared import ensure_local_server, is_shared_server, register_user
 from samoflow.settings import get_settings
 
 
@@ -74,9 +73,5 @@ def choose(
 
 def _register_if_shared(home: Path, url: str) -> None:
     """A process a shared-server user started (the monitor's restart) keeps it alive too."""
-    try:
-        record = read_model(record_path(home), LocalServer)
-    except ValueError:
-        return
-    if record is not None and record.api_url == url:
+    if is_shared_server(home, url):
         register_user(home)

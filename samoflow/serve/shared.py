@@ -55,6 +55,16 @@ def alive(pid: int, started: float) -> bool:
         return False
 
 
+def is_shared_server(home: Path, api_url: str) -> bool:
+    """`api_url` is the shared server recorded in `home` (alive or not; a torn or unreadable
+    record is no answer's worth: False)."""
+    try:
+        record = read_model(record_path(home), LocalServer)
+    except (OSError, ValueError):
+        return False
+    return record is not None and record.api_url.rstrip("/") == api_url.rstrip("/")
+
+
 def running_server(home: Path) -> LocalServer | None:
     """The recorded shared server if its supervisor is alive and the API answers."""
     try:
