@@ -1,12 +1,17 @@
-"""Run one agent process in its own process group, stream its output, enforce a timeout."""
+"""Run one agent process in its own process group, stream its output, enforce a timeout.
+
+One thread does it all: the agent's output, its stdin and its exit (a pidfd on Linux) wait in
+one selector, and the deadline is the selector's timeout. A reader thread and a timer thread
+per attempt cost every iteration two thread starts and the GIL's hand-offs between them."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import selectors
 import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,6 +23,12 @@ from pydantic import BaseModel, ConfigDict
 
 # Seconds a timed-out agent gets between SIGTERM and SIGKILL.
 TERMINATE_GRACE_SECONDS = 3.0
+# Seconds the output of an exited agent may still take to reach its end (a child that left
+# its group holds the pipe open: it is not waited for longer than this).
+DRAIN_SECONDS = 10.0
+# Without a pidfd (not Linux) the exit is looked at this often.
+EXIT_POLL_SECONDS = 0.05
+_CHUNK = 1 << 16
 
 
 class ProcessOutcome(BaseModel):
@@ -43,69 +54,138 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-class _Deadline:
-    """Ends the agent's group at its timeout from a timer thread, so the caller can wait
-    for the exit in a blocking `waitpid`: `Popen.wait(timeout=...)` polls with sleeps of up
-    to 50 ms, and every iteration would pay up to that after the agent is gone."""
-
-    def __init__(self, process: subprocess.Popen[bytes], timeout_seconds: float) -> None:
-        self._pid = process.pid
-        self.expired = threading.Event()
-        self._exited = threading.Event()
-        self._timer = threading.Timer(timeout_seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._exited.set()
-        self._timer.cancel()
-
-    def _expire(self) -> None:
-        self.expired.set()
-        kill_process_group(self._pid, signal.SIGTERM)
-        if not self._exited.wait(TERMINATE_GRACE_SECONDS):
-            kill_process_group(self._pid, signal.SIGKILL)
+def _exit_descriptor(pid: int) -> int | None:
+    """A descriptor that turns readable when `pid` exits; None where the OS has none."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(pid))
+    except OSError:
+        return None
 
 
-def _start_reader(
-    process: subprocess.Popen[bytes],
-    log: BinaryIO,
-    tail: deque[str],
-    on_line: Callable[[str], None],
-) -> threading.Thread:
-    """Every output line into the log, the tail and `on_line`, on a thread of its own."""
+class _Lines:
+    """Output bytes to the log as they come, and to the tail and `on_line` line by line."""
 
-    def pump() -> None:
+    def __init__(self, log: BinaryIO, tail: deque[str], on_line: Callable[[str], None]) -> None:
+        self._log, self._tail, self._on_line = log, tail, on_line
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._log.write(chunk)
+        self._log.flush()
+        *complete, self._partial = (self._partial + chunk).split(b"\n")
+        for raw in complete:
+            self._emit(raw)
+
+    def close(self) -> None:
+        if self._partial:
+            self._emit(self._partial)
+            self._partial = b""
+
+    def _emit(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace")
+        self._tail.append(line)
+        self._on_line(line)
+
+
+class _Attempt:
+    """The agent's pipes and exit in one selector, on the calling thread."""
+
+    def __init__(self, process: subprocess.Popen[bytes], lines: _Lines, stdin_text: str | None):
+        self.process, self.lines = process, lines
+        self.selector = selectors.DefaultSelector()
         assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            log.write(raw)
-            log.flush()
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            tail.append(line)
-            on_line(line)
+        os.set_blocking(process.stdout.fileno(), False)
+        self.selector.register(process.stdout.fileno(), selectors.EVENT_READ, "output")
+        self._stdin = memoryview((stdin_text or "").encode("utf-8"))
+        if process.stdin is not None:
+            if self._stdin:
+                os.set_blocking(process.stdin.fileno(), False)
+                self.selector.register(process.stdin.fileno(), selectors.EVENT_WRITE, "input")
+            else:
+                self._close_stdin()
+        self._exit_fd = _exit_descriptor(process.pid)
+        if self._exit_fd is not None:
+            self.selector.register(self._exit_fd, selectors.EVENT_READ, "exit")
+        self.output_open = True
 
-    reader = threading.Thread(target=pump, name=f"agent-output-{process.pid}", daemon=True)
-    reader.start()
-    return reader
+    def wait(self, timeout_seconds: float) -> bool:
+        """Until the agent exits, its output read meanwhile; True when its timeout ended it."""
+        deadline = time.monotonic() + timeout_seconds
+        timed_out, kill_at = False, math.inf
+        while not self._exited():
+            now = time.monotonic()
+            if not timed_out and now >= deadline:
+                timed_out, kill_at = True, now + TERMINATE_GRACE_SECONDS
+                kill_process_group(self.process.pid, signal.SIGTERM)
+            if now >= kill_at:
+                kill_at = math.inf
+                kill_process_group(self.process.pid, signal.SIGKILL)
+            wake = (kill_at if timed_out else deadline) - now
+            if self._exit_fd is None:
+                wake = min(wake, EXIT_POLL_SECONDS)
+            self._serve(None if math.isinf(wake) else max(0.0, wake))
+        return timed_out
 
+    def drain(self) -> None:
+        """What the agent (and its group, ended by now) wrote last, up to its end."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.output_open and (left := deadline - time.monotonic()) > 0:
+            self._serve(left)
+        self.lines.close()
 
-def _feed_stdin(process: subprocess.Popen[bytes], stdin_text: str | None) -> None:
-    if stdin_text is None or process.stdin is None:
-        return
-    with contextlib.suppress(BrokenPipeError):
-        process.stdin.write(stdin_text.encode("utf-8"))
-    with contextlib.suppress(BrokenPipeError):
-        process.stdin.close()
+    def close(self) -> None:
+        self.selector.close()
+        if self._exit_fd is not None:
+            os.close(self._exit_fd)
+        self._close_stdin()
 
+    def _exited(self) -> bool:
+        return self.process.returncode is not None
 
-def _wait_or_terminate(process: subprocess.Popen[bytes], timeout_seconds: float) -> bool:
-    """True when the process had to be ended at its timeout."""
-    with _Deadline(process, timeout_seconds) as deadline:
-        process.wait()  # returns the moment the agent exits (or the deadline ended it)
-    return deadline.expired.is_set()
+    def _serve(self, timeout: float | None) -> None:
+        for key, _ in self.selector.select(timeout):
+            if key.data == "output":
+                self._read(key.fd)
+            elif key.data == "input":
+                self._write(key.fd)
+            else:
+                self.process.wait()  # the pidfd is readable: it has exited, reap it now
+        if self._exit_fd is None:
+            self.process.poll()
+
+    def _read(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if chunk:
+            self.lines.feed(chunk)
+        else:
+            self.selector.unregister(fd)
+            self.output_open = False
+
+    def _write(self, fd: int) -> None:
+        try:
+            written = os.write(fd, self._stdin[:_CHUNK])
+        except BlockingIOError:
+            return
+        except OSError:  # the agent closed its stdin (or died): the rest is not wanted
+            written = len(self._stdin)
+        self._stdin = self._stdin[written:]
+        if not self._stdin:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        stdin = self.process.stdin
+        if stdin is None or stdin.closed:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(stdin.fileno())
+        with contextlib.suppress(OSError):
+            stdin.close()
 
 
 def run_process(
@@ -134,20 +214,25 @@ def run_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a timeout kills the agent's children too
         )
+        attempt = None
         try:
             # Inside the try: a SIGTERM just after the pid is journalled (what a watcher
             # waits for) must still take the agent down with the orchestrator.
             with contextlib.suppress(psutil.Error):
                 on_start(process.pid, psutil.Process(process.pid).create_time())
-            reader = _start_reader(process, log, tail, on_line)
-            _feed_stdin(process, stdin_text)
-            timed_out = _wait_or_terminate(process, timeout_seconds)
+            attempt = _Attempt(process, _Lines(log, tail, on_line), stdin_text)
+            timed_out = attempt.wait(timeout_seconds)
+            # Children left behind by the agent would hold the pipe open; they go with it.
+            kill_process_group(process.pid)
+            attempt.drain()
         except BaseException:  # SIGTERM or Ctrl-C of the orchestrator: no orphan agent
             _terminate(process)
             raise
-        # Children left behind by the agent would hold the pipe open; they go with it.
-        kill_process_group(process.pid)
-        reader.join(timeout=10)
+        finally:
+            if attempt is not None:
+                attempt.close()
+            if process.stdout is not None:
+                process.stdout.close()
     text = "\n".join(tail)
     return ProcessOutcome(
         exit_code=process.returncode,

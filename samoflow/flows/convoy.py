@@ -31,6 +31,7 @@ from samoflow.convoy.record import (
 from samoflow.flows.convoy_members import MemberRunner, in_flow_context, member_runner
 from samoflow.flows.merge_queue import merge_finished
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.tasks.convoy import (
     announce_completion,
     publish_progress,
@@ -44,7 +45,7 @@ def _run_name() -> str:
     return f"convoy-{read_convoy(Path(str(flow_run.parameters['record']))).name}"
 
 
-@flow(name="samoflow-convoy", flow_run_name=_run_name)
+@flow(name="samoflow-convoy", flow_run_name=_run_name, **unpersisted_results())
 def convoy_flow(record: str) -> ConvoyRecord:
     """Run the convoy whose record (prepared by `samoflow convoy` or a coordinator) is `record`."""
     path = Path(record)

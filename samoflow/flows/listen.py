@@ -7,13 +7,14 @@ from pathlib import Path
 
 from prefect import flow
 
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.project import load_config
 from samoflow.replies.access import Handled
 from samoflow.settings import get_settings
 from samoflow.tasks.listen import listen_for_replies, listening_channels
 
 
-@flow(name="samoflow-listen")
+@flow(name="samoflow-listen", **unpersisted_results())
 def listen_flow(repo: str, seconds: float | None = None) -> list[Handled]:
     """Long-poll every reply channel for `seconds`; with none configured, end at once."""
     return listen_for(repo, seconds if seconds is not None else get_settings().listen_seconds)

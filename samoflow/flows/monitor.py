@@ -14,6 +14,7 @@ from prefect.runtime import deployment, flow_run
 from samoflow.clock import utcnow
 from samoflow.flows.listen import listen_for
 from samoflow.health.monitor import Monitor, SessionCheck, summarize, sweep
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.prefect_api.run_states import mark_dead_runs_crashed
 from samoflow.project import sessions_roots
 from samoflow.settings import get_settings
@@ -30,7 +31,7 @@ MISSED_AFTER_SECONDS = 600.0
 LISTEN_UNTIL_SECONDS = 50.0
 
 
-@flow(name="samoflow-monitor", flow_run_name="monitor-sweep")
+@flow(name="samoflow-monitor", flow_run_name="monitor-sweep", **unpersisted_results())
 def monitor_flow(repo: str = ".", listen: bool = False) -> list[SessionCheck]:
     """Restart sessions whose orchestrator died; lock out crash loops and tell a human.
 

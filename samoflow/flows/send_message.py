@@ -7,11 +7,12 @@ from pathlib import Path
 from prefect import flow
 
 from samoflow.inbox.messages import Message, MessageKind, new_message
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.project import root_holding
 from samoflow.tasks.inbox import send_message
 
 
-@flow(name="samoflow-send-message", flow_run_name="send-to-{session}")
+@flow(name="samoflow-send-message", flow_run_name="send-to-{session}", **unpersisted_results())
 def send_message_flow(
     session: str,
     text: str,

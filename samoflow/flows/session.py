@@ -27,6 +27,7 @@ from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_be
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.prefect_api.run_states import end_blocked_run_failed
 from samoflow.session.files import SessionFiles
@@ -93,6 +94,7 @@ def stop_on_cancellation(flow: Flow[..., Any], flow_run: FlowRun, state: State[A
     retry_delay_seconds=5,
     on_completion=[end_blocked_run_failed],  # the UI shows a block as Failed, with its reason
     on_cancellation=[stop_on_cancellation],
+    **unpersisted_results(),
 )
 def session_flow(session_dir: str) -> SessionReport:
     """Resume from the files; loop: inbox, hook, iteration, judge, record, act."""

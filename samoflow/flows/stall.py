@@ -26,6 +26,7 @@ from samoflow.health.watchdog import stall_notice
 from samoflow.inbox.messages import Message
 from samoflow.prefect_api.automations import STALL_DEPLOYMENT, STALL_FLOW
 from samoflow.prefect_api.events import emit_stall_checked
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import load_state
 from samoflow.settings import get_settings
@@ -47,7 +48,8 @@ def _run_name() -> str:
     return f"stall-{where}"
 
 
-@flow(name=STALL_FLOW, flow_run_name=_run_name)  # no retries: a step is recorded once
+# No retries: a step is recorded once.
+@flow(name=STALL_FLOW, flow_run_name=_run_name, **unpersisted_results())
 def stall_handler_flow(
     session_dir: str | None = None, session: str | None = None, sessions_root: str | None = None
 ) -> StallReport:

@@ -10,13 +10,14 @@ from prefect import flow
 from samoflow.agents.choice import choose_agent
 from samoflow.blocks.agent_config import AgentConfig
 from samoflow.flows.session import run_session_flow
+from samoflow.prefect_api.results import unpersisted_results
 from samoflow.project import load_config
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import SessionReport
 from samoflow.session.store import create_session, find_session, session_files
 
 
-@flow(name="samoflow-start-session", flow_run_name="start-{name}")
+@flow(name="samoflow-start-session", flow_run_name="start-{name}", **unpersisted_results())
 def start_session_flow(
     repo: str,
     name: str,

@@ -8,12 +8,14 @@ session or a convoy.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_API_URL
 
 from samoflow.blocks.slack import SlackAlerts
 from samoflow.notices.channel import Channel
@@ -37,13 +39,24 @@ def print_payload(payload: SlackPayload) -> None:
     print(f"[samoflow] Slack message (no SlackAlerts block configured):\n{shown}", flush=True)
 
 
+# Seconds a missing SlackAlerts block is taken as still missing without asking the API again:
+# each ask is a 404 of 40-70 ms (measured), paid by every notice of every session and convoy
+# member in this process. A block saved meanwhile is used from the next notice after this.
+MISSING_BLOCK_SECONDS = 30.0
+_missing_blocks: dict[tuple[str, str], float] = {}
+
+
 def slack_sender() -> Sender:
     """The configured block's sender, or the printer when no block has the setting's name."""
     name = get_settings().slack_block
+    where = (str(PREFECT_API_URL.value() or ""), name)
+    if time.monotonic() < _missing_blocks.get(where, 0.0):
+        return print_payload
     try:
         block = cast(SlackAlerts, SlackAlerts.load(name))
     except ValueError as error:
         if "Unable to find block document" in str(error):
+            _missing_blocks[where] = time.monotonic() + MISSING_BLOCK_SECONDS
             return print_payload
         raise ChannelUnavailableError(f"SlackAlerts block {name!r} is unusable: {error}") from None
     except Exception as error:

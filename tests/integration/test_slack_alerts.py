@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,24 @@ def test_without_a_slack_block_the_payload_is_printed(
     assert "Slack message (no SlackAlerts block configured)" in out
     assert "\n⛔ samoflow session printed is blocked\n" in out  # as Slack shows it
     assert "Phase: " in out and '"blocks"' not in out  # not the JSON, unless asked
+
+
+def test_a_missing_block_is_asked_for_again_only_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 404 per notice is spared for MISSING_BLOCK_SECONDS; a block saved meanwhile counts
+    from the first ask after that."""
+    import samoflow.tasks.notify as notify
+    from samoflow.blocks.slack import SlackAlerts
+    from samoflow.settings import get_settings
+
+    name = f"saved-later-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("SAMOFLOW_SLACK_BLOCK", name)
+    get_settings.cache_clear()
+    assert notify.slack_sender() is notify.print_payload
+    SlackAlerts(webhook_url="http://127.0.0.1:9/hook").save(name, overwrite=True)
+    assert notify.slack_sender() is notify.print_payload  # remembered missing: no request
+    monkeypatch.setattr(notify, "_missing_blocks", {})  # the while is over
+    sender = notify.slack_sender()
+    assert sender is not notify.print_payload
+    assert getattr(sender, "__self__", None) is not None  # the block's own send_payload
