@@ -30,12 +30,15 @@ from samoflow.convoy.record import (
 )
 from samoflow.flows.convoy_members import MemberRunner, in_flow_context, member_runner
 from samoflow.flows.merge_queue import merge_finished
+from samoflow.prefect_api.artifacts_behind import settle_sessions
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.results import unpersisted_results
 from samoflow.tasks.convoy import (
     announce_completion,
+    publish_pictures_behind,
     publish_progress,
     publish_table,
+    settle_pictures,
 )
 from samoflow.tasks.delivery import deliver_convoy_if_due
 from samoflow.tasks.notify import flush_outbox
@@ -55,9 +58,12 @@ def convoy_flow(record: str) -> ConvoyRecord:
     run_members(path, record_now, progress)
     deliver_convoy_if_due(path)  # the integration branch pushed, one pull request
     record_now = read_convoy(path)
+    settle_pictures(path)  # the last picture behind is out: the final one goes after it
     publish_table(record_now)
     publish_progress(record_now, progress)
-    return announce_completion(str(path))
+    announced = announce_completion(str(path))
+    settle_sessions(m.session_dir for m in announced.members)  # members' cards (subflows)
+    return announced
 
 
 def run_convoy_flow(record: str) -> ConvoyRecord:
@@ -96,8 +102,7 @@ def run_members(path: Path, record: ConvoyRecord, progress: UUID | None) -> None
             for member in runs.sent_back(record):  # a fresh run: never reattached
                 record = runs.start(record, member, reattach=False)
             if runs.futures:  # the last picture is the convoy flow's, after delivery
-                publish_progress(record, progress)
-                publish_table(record)
+                publish_pictures_behind(path, record, progress)
 
 
 class _Runs:

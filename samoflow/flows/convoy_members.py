@@ -44,6 +44,7 @@ from prefect.settings import PREFECT_API_URL
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.flows.session import session_flow
 from samoflow.health.lease import running_elsewhere
+from samoflow.prefect_api.artifacts_behind import settled_by_caller
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.run_names import session_run_tags
 from samoflow.serve.local import default_home, read_up
@@ -239,7 +240,8 @@ class SubflowMembers:
         try:
             hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
             # The member's lease is its proof of life: no heartbeat thread to join at its end.
-            with without_flow_heartbeat():
+            # Its final cards go out behind it: the convoy settles them all at its end.
+            with without_flow_heartbeat(), settled_by_caller():
                 session_flow.with_options(on_running=hooks)(member.session_dir)  # untagged:
                 # see tasks/run_tags.py for what tags on in-process runs cost
             return 0  # a crash here is this process's: the flow's retries or the monitor's

@@ -1,11 +1,12 @@
-"""Session artifacts published behind the loop: the next iteration does not wait for the API.
+"""Artifacts published behind the loop: the next iteration (or merge) does not wait for the API.
 
-One thread per process publishes, for each session, the newest request it was handed (a
-publish reads the files anew, so a later request covers an earlier one), at most once per
-`PUBLISH_SPACING_SECONDS` per session: an iteration of minutes gets its own update, a loop
-of fast iterations does not send the API an update per iteration. The flow settles before
-it ends (publishing at once), so a finished run's cards are complete when its caller looks;
-an API error is logged and tried again with the next request (a card is a view of files).
+One thread per process publishes, for each key (a session folder, a convoy record), the
+newest request it was handed (a later picture covers an earlier one), at most once per
+`PUBLISH_SPACING_SECONDS` per key: an iteration of minutes gets its own update, a loop of
+fast iterations (or twelve members ending within a second) does not send the API an update
+each. A run settles before it ends (publishing at once), so a finished run's cards are
+complete when its caller looks; an API error is logged and tried again with the next
+request (a card is a view of files).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import contextvars
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from samoflow.prefect_api.artifacts import publish_session_artifacts
 from samoflow.session.files import SessionFiles
@@ -29,7 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Request:
     context: contextvars.Context  # the caller's: the flow run the cards belong to, the API
-    files: SessionFiles
+    label: str  # for the log: what the cards show
+    publish: Callable[[], object]
     due: float  # monotonic time from which it may go
 
 
@@ -38,17 +43,18 @@ class _Publisher:
         self._changed = threading.Condition()
         self._pending: dict[str, _Request] = {}
         self._busy: set[str] = set()
-        self._last: dict[str, float] = {}  # session folder -> when its last publish started
+        self._last: dict[str, float] = {}  # key -> when its last publish started
         self._thread: threading.Thread | None = None
 
-    def submit(self, files: SessionFiles, *, now: bool = False) -> None:
-        key = str(files.root)
+    def submit(
+        self, key: str, label: str, publish: Callable[[], object], *, now: bool = False
+    ) -> None:
         with self._changed:
             due = time.monotonic() if now else self._last.get(key, 0.0) + PUBLISH_SPACING_SECONDS
             earlier = self._pending.get(key)
             if earlier is not None:
                 due = min(due, earlier.due)
-            self._pending[key] = _Request(contextvars.copy_context(), files, due)
+            self._pending[key] = _Request(contextvars.copy_context(), label, publish, due)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="samoflow-artifacts", daemon=True
@@ -56,15 +62,14 @@ class _Publisher:
                 self._thread.start()
             self._changed.notify_all()
 
-    def settle(self, files: SessionFiles) -> None:
-        key = str(files.root)
+    def settle(self, key: str) -> None:
         with self._changed:
             self._changed.wait_for(
                 lambda: key not in self._pending and key not in self._busy, SETTLE_SECONDS
             )
 
     def _due(self) -> str | None:
-        """A pending session whose turn it is (not one in flight: never two at once)."""
+        """A pending key whose turn it is (not one in flight: never two at once)."""
         now = time.monotonic()
         ready = [k for k, r in self._pending.items() if r.due <= now and k not in self._busy]
         return ready[0] if ready else None
@@ -72,7 +77,7 @@ class _Publisher:
     def _take(self) -> tuple[str, _Request]:
         with self._changed:
             while (key := self._due()) is None:
-                # A session in flight wakes this when it is done (notify), others when due.
+                # A key in flight wakes this when it is done (notify), others when due.
                 now = time.monotonic()
                 waits = [r.due - now for k, r in self._pending.items() if k not in self._busy]
                 self._changed.wait(max(0.01, min(waits)) if waits else None)
@@ -84,9 +89,9 @@ class _Publisher:
         while True:
             key, request = self._take()
             try:
-                request.context.run(publish_session_artifacts, request.files)
+                request.context.run(request.publish)
             except Exception as error:  # the API: the next request tries again
-                log.warning("artifacts of %s not published: %s", request.files.name, error)
+                log.warning("artifacts of %s not published: %s", request.label, error)
             finally:
                 with self._changed:
                     self._busy.discard(key)
@@ -98,10 +103,48 @@ _PUBLISHER = _Publisher()
 
 def publish_behind(files: SessionFiles) -> None:
     """Ask for the session's cards to be brought up to date, without waiting for it."""
-    _PUBLISHER.submit(files)
+    _PUBLISHER.submit(str(files.root), files.name, lambda: publish_session_artifacts(files))
+
+
+# Set around a session run whose caller settles its cards itself (a convoy's subflow member:
+# the convoy waits for them all at its end). Twelve members ending together would otherwise
+# each wait for the one publisher thread in turn before their convoy could merge them.
+_SETTLED_BY_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "samoflow_cards_settled_by_caller", default=False
+)
 
 
 def publish_and_settle(files: SessionFiles) -> None:
-    """Bring the cards up to date at once and wait until they are (the end of a run)."""
-    _PUBLISHER.submit(files, now=True)
-    _PUBLISHER.settle(files)
+    """Bring the cards up to date at once and wait until they are (the end of a run), or
+    leave the wait to the caller that said it settles them (`settled_by_caller`)."""
+    key = str(files.root)
+    _PUBLISHER.submit(key, files.name, lambda: publish_session_artifacts(files), now=True)
+    if not _SETTLED_BY_CALLER.get():
+        _PUBLISHER.settle(key)
+
+
+@contextmanager
+def settled_by_caller() -> Iterator[None]:
+    """Runs inside publish their final cards without waiting; the caller calls
+    `settle_sessions` for them before it ends."""
+    token = _SETTLED_BY_CALLER.set(True)
+    try:
+        yield
+    finally:
+        _SETTLED_BY_CALLER.reset(token)
+
+
+def settle_sessions(session_dirs: Iterable[str]) -> None:
+    """Wait until the cards of these sessions are out (each bounded by SETTLE_SECONDS)."""
+    for session_dir in session_dirs:
+        _PUBLISHER.settle(str(Path(session_dir)))
+
+
+def picture_behind(key: str, label: str, publish: Callable[[], object]) -> None:
+    """Any other picture (a convoy's progress and table) the same way: the newest of `key`'s
+    requests goes, without waiting for it; `settle_picture` waits for it to be out."""
+    _PUBLISHER.submit(key, label, publish)
+
+
+def settle_picture(key: str) -> None:
+    _PUBLISHER.settle(key)

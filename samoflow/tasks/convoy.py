@@ -30,6 +30,7 @@ from samoflow.convoy.setup import open_worker_convoy, requested_workers
 from samoflow.delivery.status import verification_of
 from samoflow.names import InvalidNameError
 from samoflow.notices.outbox import NoticeOutbox
+from samoflow.prefect_api.artifacts_behind import picture_behind, settle_picture
 from samoflow.project import ProjectError
 from samoflow.session.files import SessionFiles
 from samoflow.session.store import SessionError
@@ -77,6 +78,27 @@ def publish_progress(record: ConvoyRecord, artifact_id: UUID | None) -> UUID | N
         return cast(UUID, created)  # sync context: never the coroutine of the async variant
     update_progress_artifact(artifact_id=artifact_id, progress=percent)
     return artifact_id
+
+
+def pictures_key(path: Path) -> str:
+    return f"convoy:{path}"
+
+
+def publish_pictures_behind(path: Path, record: ConvoyRecord, progress: UUID | None) -> None:
+    """The progress bar and the members' table for `record`, published behind the convoy's
+    loop: members that end together are recorded and merged without waiting for the API
+    (two artifact writes each, 0.1-0.3 s on a busy SQLite server, measured), and only the
+    newest picture goes. `settle_pictures` waits for it before the final one."""
+
+    def publish() -> None:
+        publish_progress(record, progress)
+        publish_table(record)
+
+    picture_behind(pictures_key(path), f"convoy {record.name}", publish)
+
+
+def settle_pictures(path: Path) -> None:
+    settle_picture(pictures_key(path))
 
 
 def publish_table(record: ConvoyRecord) -> None:

@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from samoflow.convoy.record import ConvoyError, MemberState, read_convoy
 from samoflow.convoy.rounds import RoundVerdict
+from samoflow.prefect_api.artifacts import progress_key as session_progress_key
 from samoflow.settings import get_settings
 from samoflow.tasks.convoy import progress_key, table_key
 from samoflow.workspace.merge import MergeStatus
@@ -84,6 +85,9 @@ def assert_ui_shows_the_convoy(name: str, members: list[str]) -> None:
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
         )
     assert float(progress.data) == 100.0  # type: ignore[arg-type]
+    for member in members:  # the members' own cards went out behind them: settled by now
+        card = by_key[session_progress_key(member)]
+        assert "done" in (card.description or ""), (member, card.description)
     assert sorted(r["member"] for r in rows) == members
     assert {r["state"] for r in rows} == {"done"} and all(r["branch"] for r in rows)
     parent = next(r for r in runs if r.name == f"convoy-{name}")
