@@ -31,7 +31,7 @@ test: setup
 	$(BIN)/ruff check samoflow tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q -n 3 --durations=15
+	SAMOFLOW_CLAUDE_BIN=$(CURDIR)/node_modules/.bin/claude $(BIN)/pytest -q -n 3 --maxschedchunk=1 --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

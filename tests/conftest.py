@@ -19,12 +19,29 @@ SERVER_START_DEADLINE_SECONDS = 90.0
 TEST_DATABASE_ENV = "SAMOFLOW_TEST_API_DATABASE"
 
 
-# The longest tests (each 2-4 minutes of a 2-core machine: a whole `samoflow up`, a
-# two-worker convoy). Started first, they run alongside the many short ones instead of
-# alone at the end, which would leave the other xdist workers idle.
+# The files of the longest tests, longest first (measured in the suite on this 2-core
+# machine: a whole `samoflow up` 255 s, a two-worker convoy 166 s, a usage limit across a
+# fleet 76 s, 100 messages from 4 processes 59 s, ...). Started first, they run alongside
+# the many short ones instead of alone at the end. `make test` hands tests out one at a
+# time (`--maxschedchunk=1`): with xdist's default chunks the first worker was given the
+# first 38 tests at once (every e2e test) and ran 3 minutes after the others had finished.
 LONGEST_FIRST = (
     "tests/e2e/test_served.py",
     "tests/e2e/test_scale_out.py",
+    "tests/e2e/test_account_limit.py",
+    "tests/integration/test_inbox.py",
+    "tests/integration/test_stall.py",
+    "tests/integration/test_convoy_restart.py",
+    "tests/integration/test_checks_gate.py",
+    "tests/integration/test_cli.py",
+    "tests/integration/test_gate.py",
+    "tests/e2e/test_shared_server.py",
+    "tests/e2e/test_claude_session.py",
+    "tests/integration/test_merge_queue.py",
+    "tests/integration/test_convoy_delivery.py",
+    "tests/e2e/test_context_watch.py",
+    "tests/e2e/test_chaos.py",
+    "tests/integration/test_samocode_takeover.py",
 )
 
 
