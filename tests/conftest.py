@@ -124,6 +124,12 @@ def _served_api(home: Path, database: dict[str, str]) -> Iterator[str]:
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_UI_ENABLED": "false",
+        # Background loops no test here needs (no schedule is meant to fire on this server,
+        # no run is waited on as Late, no worker's status is read): measured idle, the
+        # server used 2.9 % of a core with them and 1.7 % without (three servers a suite).
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
     }
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("wb")
