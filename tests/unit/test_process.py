@@ -100,3 +100,16 @@ def test_a_failing_line_handler_takes_the_agent_down(tmp_path: Path) -> None:
             on_start=lambda pid, started: pids.append(pid),
         )
     assert not psutil.pid_exists(pids[0])  # reaped, not an orphan
+
+
+def test_without_a_pidfd_the_exit_is_polled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the OS has no pidfd (not Linux) the same attempt ends the same way."""
+    import samoflow.agents.process as process
+
+    monkeypatch.setattr(process, "_exit_descriptor", lambda pid: None)
+    outcome, lines, _ = _run(tmp_path, "import sys\nprint('polled')\nsys.exit(4)")
+    assert outcome.exit_code == 4 and lines == ["polled"]
+    timed, _, _ = _run(tmp_path, "import time\ntime.sleep(60)", timeout=0.5)
+    assert timed.timed_out
