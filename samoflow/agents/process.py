@@ -137,10 +137,10 @@ class _Attempt:
         self.lines.close()
 
     def close(self) -> None:
+        self._close_stdin()
         self.selector.close()
         if self._exit_fd is not None:
             os.close(self._exit_fd)
-        self._close_stdin()
 
     def _exited(self) -> bool:
         return self.process.returncode is not None

@@ -101,9 +101,16 @@ class _Publisher:
 _PUBLISHER = _Publisher()
 
 
+def _submit_cards(files: SessionFiles, *, now: bool = False) -> str:
+    """The session's cards asked for; returns their key (the session folder)."""
+    key = str(files.root)
+    _PUBLISHER.submit(key, files.name, lambda: publish_session_artifacts(files), now=now)
+    return key
+
+
 def publish_behind(files: SessionFiles) -> None:
     """Ask for the session's cards to be brought up to date, without waiting for it."""
-    _PUBLISHER.submit(str(files.root), files.name, lambda: publish_session_artifacts(files))
+    _submit_cards(files)
 
 
 # Set around a session run whose caller settles its cards itself (a convoy's subflow member:
@@ -117,8 +124,7 @@ _SETTLED_BY_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
 def publish_and_settle(files: SessionFiles) -> None:
     """Bring the cards up to date at once and wait until they are (the end of a run), or
     leave the wait to the caller that said it settles them (`settled_by_caller`)."""
-    key = str(files.root)
-    _PUBLISHER.submit(key, files.name, lambda: publish_session_artifacts(files), now=True)
+    key = _submit_cards(files, now=True)
     if not _SETTLED_BY_CALLER.get():
         _PUBLISHER.settle(key)
 
@@ -137,7 +143,7 @@ def settled_by_caller() -> Iterator[None]:
 def settle_sessions(session_dirs: Iterable[str]) -> None:
     """Wait until the cards of these sessions are out (each bounded by SETTLE_SECONDS)."""
     for session_dir in session_dirs:
-        _PUBLISHER.settle(str(Path(session_dir)))
+        _PUBLISHER.settle(str(SessionFiles(Path(session_dir)).root))  # `_submit_cards`'s key
 
 
 def picture_behind(key: str, label: str, publish: Callable[[], object]) -> None:
