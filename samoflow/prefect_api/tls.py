@@ -65,4 +65,4 @@ def share_tls_contexts() -> None:
     current = getattr(orchestration, "ssl", None)
     if isinstance(current, _SharedContexts) or current is not ssl:
         return
-    orchestration.ssl = _SharedContexts(ssl)  # type: ignore[assignment]
+    orchestration.ssl = _SharedContexts(ssl)  # type: ignore[attr-defined,assignment]
