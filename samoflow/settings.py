@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     output_tail_chars: int = Field(2000, ge=100)
     # Sessions a convoy runs at once (each is an agent process and a worktree).
     convoy_concurrency: int = Field(4, ge=1)
-    # The first sessions of a convoy start this far apart, so their agents do not compete.
-    convoy_start_spacing_seconds: float = Field(0.25, ge=0)
+    # The first sessions of a convoy start at least this far apart, so their agents do not
+    # all start in one instant (creating each run takes longer on SQLite: no wait there).
+    convoy_start_spacing_seconds: float = Field(0.1, ge=0)
     # How a convoy runs its members: `subflow` (threads of the convoy's own process),
     # `deployment` (runs of `convoy_member_deployment`, which any worker of the pool picks
     # up), or `auto`: deployment runs when the convoy itself runs from a deployment and the

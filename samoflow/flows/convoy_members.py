@@ -30,24 +30,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
-from prefect import get_run_logger
+from prefect import Flow, Task, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
+from prefect.context import FlowRunContext, SyncClientContext, TagsContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.flow_engine import run_flow
 from prefect.runtime import deployment
-from prefect.settings import PREFECT_API_URL
+from prefect.states import Pending
 
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.flows.session import session_flow
 from samoflow.health.lease import running_elsewhere
 from samoflow.prefect_api.artifacts_behind import settled_by_caller
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
-from samoflow.prefect_api.run_names import session_run_tags
-from samoflow.serve.local import default_home, read_up
+from samoflow.prefect_api.run_names import session_run_name, session_run_tags
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, report_of
 from samoflow.settings import Settings, get_settings
@@ -75,9 +76,7 @@ def member_run_key(record: ConvoyRecord, member: ConvoyMember, restart: int = 0)
 def member_runner(record: ConvoyRecord, wave: int) -> MemberRunner:
     """Deployment runs when served (see `Settings.convoy_dispatch`), subflows otherwise."""
     settings = get_settings()
-    subflows = SubflowMembers(
-        wave=wave, spacing=settings.convoy_start_spacing_seconds, hold_wave=not api_on_postgres()
-    )
+    subflows = SubflowMembers(wave=wave, spacing=settings.convoy_start_spacing_seconds)
     if settings.convoy_dispatch == "subflow":
         return subflows
     if settings.convoy_dispatch == "auto" and deployment.get_id() is None:
@@ -174,100 +173,119 @@ class DeploymentMembers:
 
 
 class SubflowMembers:
-    """Session flow subflows in this process, started one at a time, the first wave spaced.
+    """Session flow subflows in this process, created one at a time, the first wave spaced.
 
-    Measured on `prefect server start` (SQLite): creating a flow run while other runs write
-    fails with "database is locked", answered 503 and retried by the client after 2, 4,
-    8 s...; one member of eight started 30 s late. So runs are created one by one, and on
-    SQLite the first wave (as many as run at once) holds its work until the wave has
-    started, then starts it `convoy_start_spacing_seconds` apart: eight agents starting in
-    the same instant on two cores made every iteration of the wave about 1 s slower.
-    On PostgreSQL (`hold_wave=False`: `samoflow up`'s server) creating runs while others
-    write costs nothing extra, so a member starts at its place in the spacing counted from
-    the first member's start, as soon as it was created: 12 members' last first agent 3.2-3.4 s
-    into the run instead of 5.0-6.0 s (benchmarks/convoy_efficiency.py on PostgreSQL:
-    73-74 % of ideal instead of 64-68 %). Released this way on SQLite, creations and the
-    first members' writes locked each other out: 14-48 %.
+    Each member's run is made in three requests (`create_member_run`) and starts while the
+    next one's is made. Creations are one at a time: two at once on the embedded SQLite API
+    were refused ("database is locked", 503) several times running, and a refused write is
+    what puts seconds on a convoy's start (see `samoflow/prefect_api/retries.py`). A member
+    of the first wave (as many as run at once) starts its work at its place in the spacing,
+    counted from the first member's creation, so agents do not all start in one instant.
+    Creating a run takes longer than the default spacing on SQLite, so there it only sets a
+    floor for faster servers.
+
+    Measured with benchmarks/convoy_efficiency.py (12 members, embedded SQLite API): holding
+    the wave until all were created, then starting them 0.25 s apart, had the last member's
+    first agent 4.5-5.8 s into the run (66-75 % of ideal); holding with no spacing, 2.6 s,
+    and the wave's iterations then ran in step, 0.14-0.24 s between a member's agents
+    (75-77 %); each started as soon as it was created: 2.3-2.6 s, 0.05 s (82-85 %).
     """
 
     reattaches = False  # the subflows of a convoy process that died died with it
 
-    def __init__(
-        self, wave: int, spacing: float, hold_wave: bool = True, hold_seconds: float = 60.0
-    ) -> None:
+    def __init__(self, wave: int, spacing: float) -> None:
         self._spacing = spacing
         self._creating = threading.Lock()
         self._counting = threading.Lock()
-        self._started = 0
+        self._created = 0
         self._wave = wave
-        self._wave_started = threading.Event()
-        self._hold_wave = hold_wave
-        self._hold_seconds = hold_seconds
-        self._first_start: float | None = None
+        self._first_created: float | None = None
+        self._places: dict[UUID, int] = {}  # a created run's place, until it first runs
 
     def _count(self) -> int:
+        """The next place in the wave (a member's run exists, or failed to be made)."""
         with self._counting:
-            place = self._started
-            self._started += 1
-            if self._first_start is None:
-                self._first_start = time.monotonic()
-            if self._started >= self._wave:
-                self._wave_started.set()
-        self._creating.release()
+            place = self._created
+            self._created += 1
+            if self._first_created is None:
+                self._first_created = time.monotonic()
         return place
 
     def _wait_for_turn(self, place: int) -> None:
         """Agents that start together compete: the first wave's members start spaced."""
-        if place >= self._wave:
+        if place >= self._wave or self._first_created is None:
             return
-        if self._hold_wave:
-            if self._wave_started.wait(self._hold_seconds):
-                time.sleep(place * self._spacing)
-            return
-        assert self._first_start is not None  # set by the first `_count`
-        time.sleep(turn_delay(place, self._spacing, self._first_start, time.monotonic()))
+        time.sleep(turn_delay(place, self._spacing, self._first_created, time.monotonic()))
 
     def run(self, member: ConvoyMember) -> int:
-        self._creating.acquire()
-        opened = threading.Event()
+        member_flow = session_flow.with_options(
+            on_running=[*session_flow.on_running_hooks, self._turn_hook()]  # keep its own
+        )
+        member_flow.flow_run_name = None  # named at its creation, not renamed after
+        # The member's lease is its proof of life: no heartbeat thread to join at its end.
+        # Its final cards go out behind it: the convoy settles them all at its end.
+        with without_flow_heartbeat(), settled_by_caller():
+            # One creation at a time; the run starts while the next member's is created.
+            with self._creating:
+                try:
+                    flow_run = create_member_run(member_flow, member)
+                except BaseException:
+                    self._count()  # failed to be made: the wave goes on without it
+                    raise
+                self._places[flow_run.id] = self._count()
+            run_flow(member_flow, flow_run=flow_run, parameters=flow_run.parameters)
+        return 0  # a crash here is this process's: the flow's retries or the monitor's
 
-        def on_running(*_: object) -> None:  # also after a flow retry: the event guards
-            if not opened.is_set():
-                opened.set()
-                self._wait_for_turn(self._count())
+    def _turn_hook(self) -> Any:
+        """A state hook, (flow, flow_run, state) -> None: the first Running waits its turn
+        (a flow retry enters Running again and goes at once)."""
 
-        hook: Any = on_running  # a state hook: (flow, flow_run, state) -> None
-        try:
-            hooks = [*session_flow.on_running_hooks, hook]  # keep any hook the flow has
-            # The member's lease is its proof of life: no heartbeat thread to join at its end.
-            # Its final cards go out behind it: the convoy settles them all at its end.
-            with without_flow_heartbeat(), settled_by_caller():
-                session_flow.with_options(on_running=hooks)(member.session_dir)  # untagged:
-                # see tasks/run_tags.py for what tags on in-process runs cost
-            return 0  # a crash here is this process's: the flow's retries or the monitor's
-        finally:
-            if not opened.is_set():  # failed before it ran: let the others go on
-                opened.set()
-                self._count()
+        def on_running(_flow: object, flow_run: FlowRun, _state: object) -> None:
+            place = self._places.pop(flow_run.id, None)
+            if place is not None:
+                self._wait_for_turn(place)
+
+        return on_running
 
 
-def turn_delay(place: int, spacing: float, first_start: float, now: float) -> float:
+def create_member_run(member_flow: Flow[..., Any], member: ConvoyMember) -> FlowRun:
+    """The member's flow run, a subflow of the convoy's: the placeholder task run in the
+    convoy's run (the UI nests the member under it; Prefect's server keeps that task's state
+    with the subflow's) and the run itself, named and Pending, in three requests.
+
+    Calling the flow as a subflow costs eight, serially, the convoy's creation lock held: a
+    new client for the placeholder (its CSRF token), a look for an earlier run of the same
+    placeholder (in-process members never reattach: `reattaches = False`), the run, then a
+    rename. Measured on the embedded SQLite API: 130 ms a member, 1.6 s for 12.
+    """
+    context = FlowRunContext.get()
+    convoy_run = context.flow_run if context is not None else None
+    with SyncClientContext.get_or_create() as client_context:  # the convoy's own client
+        client = client_context.client
+        placeholder = None
+        if convoy_run is not None:
+            tracking = Task(name=member_flow.name, fn=member_flow.fn, version=member_flow.version)
+            placeholder = client.create_task_run(
+                task=tracking,
+                name=f"session-{member.name}",
+                flow_run_id=convoy_run.id,
+                dynamic_key=uuid4().hex,  # one per run: a rerun or fix-up gets its own
+                state=Pending(),
+            )
+        return client.create_flow_run(
+            member_flow,
+            name=session_run_name(SessionFiles(Path(member.session_dir))),
+            parameters={"session_dir": member.session_dir},
+            tags=TagsContext.get().current_tags,
+            parent_task_run_id=placeholder.id if placeholder is not None else None,
+            state=Pending(),
+        )
+
+
+def turn_delay(place: int, spacing: float, first_created: float, now: float) -> float:
     """How long the member at `place` of the wave still waits: its turn is `place` spacings
-    after the first member's start (none left when its creation took longer than that)."""
-    return max(0.0, first_start + place * spacing - now)
-
-
-def api_on_postgres() -> bool:
-    """This process talks to `samoflow up`'s server, which runs on PostgreSQL (its
-    `up.json` names the database); anything else (a local or temporary server, a
-    PREFECT_API_URL of unknown make, an unreadable `up.json`) counts as SQLite."""
-    try:
-        state = read_up(default_home())
-    except (OSError, ValueError):  # a broken up.json: the careful start, not a crash
-        return False
-    if state is None or state.database_url is None:
-        return False
-    return str(PREFECT_API_URL.value() or "").rstrip("/") == state.api_url.rstrip("/")
+    after the first member's creation (none left when its own took longer than that)."""
+    return max(0.0, first_created + place * spacing - now)
 
 
 def _active(files: SessionFiles) -> bool:

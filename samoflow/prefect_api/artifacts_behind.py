@@ -4,9 +4,12 @@ One thread per process publishes, for each key (a session folder, a convoy recor
 newest request it was handed (a later picture covers an earlier one), at most once per
 `PUBLISH_SPACING_SECONDS` per key: an iteration of minutes gets its own update, a loop of
 fast iterations (or twelve members ending within a second) does not send the API an update
-each. A run settles before it ends (publishing at once), so a finished run's cards are
-complete when its caller looks; an API error is logged and tried again with the next
-request (a card is a view of files).
+each. Measured on a 12-member convoy of 3 s iterations on the embedded SQLite API, 1 s
+apart: 137 artifact writes in 20 s (each card twice an iteration), averaging 85 ms as they
+queued with the members' own writes; the API server is what a convoy waits for there.
+A run settles before it ends (publishing at once, a spaced request too), so a finished
+run's cards are complete when its caller looks; an API error is logged and tried again
+with the next request (a card is a view of files).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from samoflow.prefect_api.artifacts import publish_session_artifacts
 from samoflow.session.files import SessionFiles
 
-PUBLISH_SPACING_SECONDS = 1.0
+PUBLISH_SPACING_SECONDS = 5.0
 # How long the end of a run waits for a publish in flight (the API's own timeouts are 30 s).
 SETTLE_SECONDS = 120.0
 
@@ -63,7 +66,12 @@ class _Publisher:
             self._changed.notify_all()
 
     def settle(self, key: str) -> None:
+        """Until `key`'s newest picture is out: one still spaced goes now."""
         with self._changed:
+            pending = self._pending.get(key)
+            if pending is not None and pending.due > time.monotonic():
+                pending.due = time.monotonic()
+                self._changed.notify_all()
             self._changed.wait_for(
                 lambda: key not in self._pending and key not in self._busy, SETTLE_SECONDS
             )

@@ -268,3 +268,27 @@ def test_the_look_before_an_attempt_asks_the_api_again_when_a_bell_rang_or_it_is
     monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "0")
     get_settings.cache_clear()
     assert look_before_attempt(files).mail_waiting
+
+
+def test_the_sessions_of_one_process_share_the_look_before_their_attempts(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A convoy's members look from one process: one request answers for all of them."""
+    from samoflow.tasks.before_attempt import look_before_attempt
+    from samoflow.tasks.inbox import message_variable
+
+    monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "3600")
+    get_settings.cache_clear()
+    first = new_session(repo, ECHO_EVERY_ITERATION, name="sharer-one")
+    second = new_session(repo, ECHO_EVERY_ITERATION, name="sharer-two")
+    assert not look_before_attempt(first).mail_waiting
+    # Planted with no bell: only a request can see it.
+    planted = new_message("sharer-two", "from afar").model_dump(mode="json", by_alias=True)
+    Variable.set(message_variable("sharer-two", 1), {"message": {**planted, "seq": 1}})
+    assert look_before_attempt(second).mail_waiting  # never looked: asked, for both
+    planted = new_message("sharer-one", "from afar").model_dump(mode="json", by_alias=True)
+    Variable.set(message_variable("sharer-one", 1), {"message": {**planted, "seq": 1}})
+    # The first's answer came with the second's request, fresh: no request of its own.
+    assert not look_before_attempt(first).mail_waiting
+    assert look_before_attempt(second).mail_waiting  # mail waiting is never kept: asked
+    assert look_before_attempt(first).mail_waiting  # its mail was not kept either: asked
