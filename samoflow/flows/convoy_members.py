@@ -30,24 +30,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
-from prefect import Flow, Task, get_run_logger
+from prefect import Flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.context import FlowRunContext, SyncClientContext, TagsContext
+from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.flow_engine import run_flow
 from prefect.runtime import deployment
-from prefect.states import Pending
 
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord
 from samoflow.flows.session import session_flow
 from samoflow.health.lease import running_elsewhere
 from samoflow.prefect_api.artifacts_behind import settled_by_caller
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
+from samoflow.prefect_api.prepared_runs import make_subflow_run, run_prepared
 from samoflow.prefect_api.run_names import session_run_name, session_run_tags
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, report_of
@@ -175,10 +174,11 @@ class DeploymentMembers:
 class SubflowMembers:
     """Session flow subflows in this process, created one at a time, the first wave spaced.
 
-    Each member's run is made in three requests (`create_member_run`) and starts while the
-    next one's is made. Creations are one at a time: two at once on the embedded SQLite API
-    were refused ("database is locked", 503) several times running, and a refused write is
-    what puts seconds on a convoy's start (see `samoflow/prefect_api/retries.py`). A member
+    Each member's run is made in two requests (`create_member_run`) and started; the next
+    member's is made once it runs. Two members' writes at once on the embedded SQLite API
+    were refused ("database is locked", 503): each creation while the one before was set
+    Running, 12 retries on one convoy's start; two creations at once, several times running
+    (see `samoflow/prefect_api/retries.py` for what a refused write costs). A member
     of the first wave (as many as run at once) starts its work at its place in the spacing,
     counted from the first member's creation, so agents do not all start in one instant.
     Creating a run takes longer than the default spacing on SQLite, so there it only sets a
@@ -200,7 +200,6 @@ class SubflowMembers:
         self._created = 0
         self._wave = wave
         self._first_created: float | None = None
-        self._places: dict[UUID, int] = {}  # a created run's place, until it first runs
 
     def _count(self) -> int:
         """The next place in the wave (a member's run exists, or failed to be made)."""
@@ -218,68 +217,73 @@ class SubflowMembers:
         time.sleep(turn_delay(place, self._spacing, self._first_created, time.monotonic()))
 
     def run(self, member: ConvoyMember) -> int:
+        # One member at a time from its creation to Running: its writes and the next
+        # member's creation refused each other ("database is locked") every time on SQLite.
+        turn = _Turn(self._creating)
         member_flow = session_flow.with_options(
-            on_running=[*session_flow.on_running_hooks, self._turn_hook()]  # keep its own
+            on_running=[*session_flow.on_running_hooks, self._turn_hook(turn)]  # keep its own
         )
-        member_flow.flow_run_name = None  # named at its creation, not renamed after
-        # The member's lease is its proof of life: no heartbeat thread to join at its end.
-        # Its final cards go out behind it: the convoy settles them all at its end.
-        with without_flow_heartbeat(), settled_by_caller():
-            # One creation at a time; the run starts while the next member's is created.
-            with self._creating:
-                try:
-                    flow_run = create_member_run(member_flow, member)
-                except BaseException:
-                    self._count()  # failed to be made: the wave goes on without it
-                    raise
-                self._places[flow_run.id] = self._count()
-            run_flow(member_flow, flow_run=flow_run, parameters=flow_run.parameters)
-        return 0  # a crash here is this process's: the flow's retries or the monitor's
+        turn.take()
+        try:
+            flow_run = create_member_run(member_flow, member)
+        except BaseException:
+            self._count()  # never made: the wave goes on without it
+            turn.give_back()
+            raise
+        turn.place = self._count()
+        try:
+            # The member's lease is its proof of life: no heartbeat thread to join at its
+            # end. Its final cards go out behind it: the convoy settles them all at its end.
+            with without_flow_heartbeat(), settled_by_caller():
+                run_prepared(member_flow, flow_run)
+            return 0  # a crash here is this process's: the flow's retries or the monitor's
+        finally:
+            turn.give_back()  # it never reached Running: the next member goes on
 
-    def _turn_hook(self) -> Any:
-        """A state hook, (flow, flow_run, state) -> None: the first Running waits its turn
-        (a flow retry enters Running again and goes at once)."""
+    def _turn_hook(self, turn: _Turn) -> Any:
+        """A state hook, (flow, flow_run, state) -> None: at its first Running the member
+        lets the next one be made and waits for its place (a flow retry goes at once)."""
 
-        def on_running(_flow: object, flow_run: FlowRun, _state: object) -> None:
-            place = self._places.pop(flow_run.id, None)
-            if place is not None:
-                self._wait_for_turn(place)
+        def on_running(*_: object) -> None:
+            if turn.give_back():
+                self._wait_for_turn(turn.place)
 
         return on_running
 
 
-def create_member_run(member_flow: Flow[..., Any], member: ConvoyMember) -> FlowRun:
-    """The member's flow run, a subflow of the convoy's: the placeholder task run in the
-    convoy's run (the UI nests the member under it; Prefect's server keeps that task's state
-    with the subflow's) and the run itself, named and Pending, in three requests.
+class _Turn:
+    """A member's hold on the convoy's creation lock, given back exactly once."""
 
-    Calling the flow as a subflow costs eight, serially, the convoy's creation lock held: a
-    new client for the placeholder (its CSRF token), a look for an earlier run of the same
-    placeholder (in-process members never reattach: `reattaches = False`), the run, then a
-    rename. Measured on the embedded SQLite API: 130 ms a member, 1.6 s for 12.
-    """
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._held = False
+        self.place = 0  # in the wave, once its run is made
+
+    def take(self) -> None:
+        self._lock.acquire()
+        self._held = True
+
+    def give_back(self) -> bool:
+        """True the first time (only the member's own thread and its hook call this)."""
+        if not self._held:
+            return False
+        self._held = False
+        self._lock.release()
+        return True
+
+
+def create_member_run(member_flow: Flow[..., Any], member: ConvoyMember) -> FlowRun:
+    """The member's flow run, a subflow of the convoy's run (see prepared_runs.py)."""
     context = FlowRunContext.get()
-    convoy_run = context.flow_run if context is not None else None
-    with SyncClientContext.get_or_create() as client_context:  # the convoy's own client
-        client = client_context.client
-        placeholder = None
-        if convoy_run is not None:
-            tracking = Task(name=member_flow.name, fn=member_flow.fn, version=member_flow.version)
-            placeholder = client.create_task_run(
-                task=tracking,
-                name=f"session-{member.name}",
-                flow_run_id=convoy_run.id,
-                dynamic_key=uuid4().hex,  # one per run: a rerun or fix-up gets its own
-                state=Pending(),
-            )
-        return client.create_flow_run(
-            member_flow,
-            name=session_run_name(SessionFiles(Path(member.session_dir))),
-            parameters={"session_dir": member.session_dir},
-            tags=TagsContext.get().current_tags,
-            parent_task_run_id=placeholder.id if placeholder is not None else None,
-            state=Pending(),
-        )
+    if context is None or context.flow_run is None:
+        raise ConvoyError("a convoy's members run inside the convoy's flow run")
+    return make_subflow_run(
+        member_flow,
+        context.flow_run,
+        name=session_run_name(SessionFiles(Path(member.session_dir))),
+        placeholder_name=f"session-{member.name}",
+        parameters={"session_dir": member.session_dir},
+    )
 
 
 def turn_delay(place: int, spacing: float, first_created: float, now: float) -> float:

@@ -9,8 +9,8 @@ put 2 s on the convoy's start; starting members while others wrote made them cas
 and the last member's first agent started 8-25 s in instead of 3 s.
 
 So while the API is on this machine (Prefect's temporary server, or a URL on a loopback
-address) the waits are 0.1, 0.3, 1, 2 and 4 s: 7.4 s in all before a request fails,
-instead of 62 s. Two member creations at once on the embedded API were still refused four
+address) the waits are 0.05, 0.2, 0.5, 2 and 4 s: 6.75 s in all before a request
+fails, instead of 62 s. Two member creations at once on the embedded API were still refused four
 times running now and then (the fourth of Prefect's waits, 16 s, then put 20-50 s on a
 convoy's start); one at a time, a retry is rare and its wait short. Prefect's client module gets
 a stand-in for the function that spreads its waits (`clamped_poisson_interval`).
@@ -26,7 +26,7 @@ from prefect.client import base
 from prefect.settings import PREFECT_API_URL
 
 # Prefect's wait (2 ** attempt seconds) -> the wait for an API on this machine.
-LOCAL_WAITS = {2.0: 0.1, 4.0: 0.3, 8.0: 1.0, 16.0: 2.0, 32.0: 4.0}
+LOCAL_WAITS = {2.0: 0.05, 4.0: 0.2, 8.0: 0.5, 16.0: 2.0, 32.0: 4.0}
 
 
 def api_on_this_machine(url: str | None) -> bool:
