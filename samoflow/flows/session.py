@@ -68,6 +68,7 @@ from samoflow.tasks.notify import notify_humans
 RUN_PROCESS_VARIABLE = "PREFECT__FLOW_RUN_ID"
 # The run ends here; a human (or nobody, when done) acts next.
 ENDS_RUN = frozenset({Lifecycle.DONE, Lifecycle.BLOCKED, *HELD})
+STOPS_RUN = frozenset({Outcome.DONE, Outcome.BLOCKED, Outcome.WAITING})  # ends it or waits
 
 
 class GateInput(RunInput):
@@ -124,7 +125,9 @@ def session_flow(session_dir: str) -> SessionReport:
             entry = deliver_if_due(files) or entry  # green and done: push, pull request
             if outbox_waiting(files):
                 route_outbox(files)
-            publish_behind(files)  # the UI's cards: the next iteration does not wait for them
+            # The UI's cards: the next iteration does not wait for them. The last picture of
+            # a run goes at once, while the humans are told and the run ends, not after it.
+            publish_behind(files, now=entry.outcome in STOPS_RUN)
             tell_humans_about(files, entry)
             report_progress(files, entry)  # a heartbeat, or `ended` to quiet the stall watch
 

@@ -8,6 +8,7 @@ that is missing or unreadable is an error, never a silent fallback to the built-
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 from pathlib import Path
@@ -44,6 +45,7 @@ def sources_for(spec: SessionSpec) -> PromptSources:
     )
 
 
+@functools.cache  # files of the installed package: read once per process, not per prompt
 def builtin_text(name: str) -> str:
     return resources.files("samoflow.loop").joinpath(f"prompts/{name}.md").read_text("utf-8")
 

@@ -282,7 +282,11 @@ def conclude_iteration(
         checks=checks,
     )
     append_entry(files.history, entry)  # the commit point of the iteration
-    update_overview(files.overview, phase=verdict.next_phase.value, total=plan.iteration)
+    # No fsync: the history row above is the commit point, these fields are copied from it
+    # and written again every iteration (the agent's own lines are never synced either).
+    update_overview(
+        files.overview, phase=verdict.next_phase.value, total=plan.iteration, durable=False
+    )
     move_seen_messages(files, plan.iteration)
     files.journal.unlink(missing_ok=True)
     return entry

@@ -116,9 +116,10 @@ def _submit_cards(files: SessionFiles, *, now: bool = False) -> str:
     return key
 
 
-def publish_behind(files: SessionFiles) -> None:
-    """Ask for the session's cards to be brought up to date, without waiting for it."""
-    _submit_cards(files)
+def publish_behind(files: SessionFiles, *, now: bool = False) -> None:
+    """Ask for the session's cards to be brought up to date, without waiting for it; `now`
+    (the run ends or waits: its last picture) goes before the spacing is over."""
+    _submit_cards(files, now=now)
 
 
 # Set around a session run whose caller settles its cards itself (a convoy's subflow member:

@@ -41,7 +41,9 @@ def read_overview(path: Path) -> OverviewStatus | None:
     return parse_status(path.read_text(encoding="utf-8", errors="replace"))
 
 
-def update_overview(path: Path, *, phase: str | None = None, total: int | None = None) -> None:
+def update_overview(
+    path: Path, *, phase: str | None = None, total: int | None = None, durable: bool = True
+) -> None:
     """Rewrite the orchestrator-owned fields (Phase, Total Iterations) atomically."""
     if not path.exists():
         return
@@ -50,4 +52,4 @@ def update_overview(path: Path, *, phase: str | None = None, total: int | None =
         text = set_field(text, "Phase", phase)
     if total is not None:
         text = set_field(text, "Total Iterations", str(total), after="Iteration")
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, durable=durable)

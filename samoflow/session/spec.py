@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -70,8 +71,24 @@ def write_spec(path: Path, spec: SessionSpec) -> None:
     atomic_write_model(path, spec)
 
 
+# path -> (its file's identity when read, the spec): a loop reads the spec several times an
+# iteration. Every write replaces the file (a new inode), so a changed spec is read again.
+_READ: dict[str, tuple[tuple[int, int, int, int], SessionSpec]] = {}
+_READ_GUARD = threading.Lock()
+
+
 def read_spec(path: Path) -> SessionSpec:
-    return SessionSpec.model_validate_json(path.read_text(encoding="utf-8"))
+    info = path.stat()  # a missing spec raises as reading it would
+    identity = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+    key = str(path)
+    with _READ_GUARD:
+        known = _READ.get(key)
+    if known is not None and known[0] == identity:
+        return known[1]  # frozen: shared safely
+    spec = SessionSpec.model_validate_json(path.read_text(encoding="utf-8"))
+    with _READ_GUARD:
+        _READ[key] = (identity, spec)
+    return spec
 
 
 def is_taken_over(files: SessionFiles) -> bool:
