@@ -25,6 +25,7 @@ from samoflow.session.files import SessionFiles
 from samoflow.session.hold import HoldKind, request_hold
 
 CANCELLED_BY = "prefect cancellation"
+PER_REQUEST = 100
 log = logging.getLogger(__name__)
 _GUARD = threading.Lock()  # every watcher's condition: one lock, no order to keep
 
@@ -43,11 +44,15 @@ _WATCHERS: dict[str, _Watcher] = {}  # by API URL ("" for Prefect's temporary se
 
 
 def _cancelled(run_ids: list[UUID]) -> set[UUID]:
-    """Those of `run_ids` the API says are cancelling or cancelled, in one request."""
+    """Those of `run_ids` the API says are cancelling or cancelled, in one request for up to
+    PER_REQUEST of them (Prefect caps how many runs one filter answers with)."""
+    runs = []
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=len(run_ids)
-        )
+        for start in range(0, len(run_ids), PER_REQUEST):
+            some = run_ids[start : start + PER_REQUEST]
+            runs += client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=some)), limit=len(some)
+            )
     return {
         run.id
         for run in runs

@@ -191,3 +191,35 @@ def test_a_cancelled_local_run_stops_too(
     assert reports and reports[0].lifecycle is Lifecycle.STOPPED
     assert_stopped(files, agent, "prefect cancellation")
     assert_resumes_to_done(repo, files)
+
+
+def test_one_watch_sees_which_of_several_local_runs_was_cancelled(repo: Path) -> None:
+    """The runs of one process are watched together: only the cancelled one is stopped,
+    and a run whose watch ended is no longer looked at."""
+    from prefect import flow
+
+    from samoflow.prefect_api.cancellation import CANCELLED_BY, watch_cancellation
+    from samoflow.session.hold import read_hold
+
+    @flow(name="samoflow-test-watched")
+    def watched() -> None:
+        return None
+
+    sessions = [new_session(repo, HANGS_FIRST, name=f"watched-{n}") for n in range(3)]
+    with get_client(sync_client=True) as client:
+        runs = [client.create_flow_run(watched) for _ in sessions]
+        with (
+            watch_cancellation(sessions[0], runs[0].id, 0.2),
+            watch_cancellation(sessions[1], runs[1].id, 0.2),
+        ):
+            with watch_cancellation(sessions[2], runs[2].id, 0.2):
+                pass  # ended before anything happened: never stopped
+            client.set_flow_run_state(runs[2].id, Cancelling(), force=True)
+            client.set_flow_run_state(runs[1].id, Cancelling(), force=True)
+            wait_until(lambda: read_hold(sessions[1]) is not None, 60, "the cancelled run's stop")
+            assert read_hold(sessions[0]) is None  # watched in the same look, not cancelled
+            client.set_flow_run_state(runs[0].id, Cancelling(), force=True)
+            wait_until(lambda: read_hold(sessions[0]) is not None, 60, "the second stop")
+    held = read_hold(sessions[1])
+    assert held is not None and held.by == CANCELLED_BY
+    assert read_hold(sessions[2]) is None  # its watch had ended
