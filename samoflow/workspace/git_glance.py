@@ -90,6 +90,8 @@ def _head_commit(head_file: Path, common_dir: Path) -> str | None:
 
 
 def _descends(repo: Path, base: str, tip: str) -> bool:
+    if base == tip:
+        return True  # no commit on the branch yet: a commit descends from itself
     key = (str(repo), base, tip)
     with _DESCENDS_GUARD:
         if key in _DESCENDS:
