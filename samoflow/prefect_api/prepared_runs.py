@@ -26,6 +26,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import FlowRunCreate
 from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
 from prefect.context import SyncClientContext, TagsContext
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_engine import FlowRunEngine
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Pending, to_state_create
@@ -34,15 +35,29 @@ _FLOW_IDS: dict[tuple[str, str], UUID] = {}  # (API, flow name) -> its id there
 _FLOW_IDS_GUARD = threading.Lock()
 
 
-def _flow_id(client: SyncPrefectClient, flow: Flow[..., Any]) -> UUID:
+def _flow_id(client: SyncPrefectClient, flow: Flow[..., Any], *, fresh: bool = False) -> UUID:
     key = (str(PREFECT_API_URL.value() or ""), flow.name)
     with _FLOW_IDS_GUARD:
-        known = _FLOW_IDS.get(key)
+        known = None if fresh else _FLOW_IDS.get(key)
     if known is None:
         known = client.create_flow(flow)  # found again by name when it exists
         with _FLOW_IDS_GUARD:
             _FLOW_IDS[key] = known
     return known
+
+
+def _create_run(client: SyncPrefectClient, flow: Flow[..., Any], created: FlowRunCreate) -> FlowRun:
+    """POST the run; a flow id kept from another database behind the same URL (Prefect's
+    temporary server started anew on another PREFECT_HOME) is looked up once more."""
+    body = created.model_dump(mode="json", exclude_unset=True)
+    try:
+        response = client.request("POST", "/flow_runs/", json=body)
+    except PrefectHTTPStatusError as error:
+        if error.response.status_code >= 500:
+            raise
+        body["flow_id"] = str(_flow_id(client, flow, fresh=True))
+        response = client.request("POST", "/flow_runs/", json=body)
+    return FlowRun.model_validate(response.json())
 
 
 def make_subflow_run(
@@ -77,10 +92,7 @@ def make_subflow_run(
                 retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)
             ),
         )
-        response = client.request(
-            "POST", "/flow_runs/", json=created.model_dump(mode="json", exclude_unset=True)
-        )
-    run = FlowRun.model_validate(response.json())
+        run = _create_run(client, flow, created)
     run.parameters = parameters  # the Python values, as Prefect's own client keeps them
     return run
 
