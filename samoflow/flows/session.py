@@ -10,6 +10,7 @@ from uuid import UUID
 
 from prefect import Flow, flow, get_run_logger
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -27,6 +28,7 @@ from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_be
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
+from samoflow.prefect_api.prepared_runs import make_flow_run, make_subflow_run, run_prepared
 from samoflow.prefect_api.results import unpersisted_results
 from samoflow.prefect_api.run_names import session_run_name
 from samoflow.prefect_api.run_states import end_blocked_run_failed
@@ -134,9 +136,23 @@ def session_flow(session_dir: str) -> SessionReport:
 
 def run_session_flow(session_dir: str) -> SessionReport:
     """The session flow run here (the CLI, a resume, a started session): the lease is its
-    proof of life, so without Prefect's flow heartbeat thread (its join ends every run late)."""
+    proof of life, so without Prefect's flow heartbeat thread (its join ends every run late).
+    Its run is made named (a subflow inside a flow run: a started session), then run."""
+    files = SessionFiles(Path(session_dir))
+    name = session_run_name(files)
+    parameters = {"session_dir": session_dir}
     with without_flow_heartbeat():
-        return session_flow(session_dir)
+        around = FlowRunContext.get()
+        if around is not None and around.flow_run is not None:
+            run = make_subflow_run(
+                session_flow, around.flow_run, name=name, placeholder_name=name,
+                parameters=parameters,
+            )
+        else:
+            run = make_flow_run(session_flow, name=name, parameters=parameters)
+        report = run_prepared(session_flow, run)
+    assert isinstance(report, SessionReport)  # the flow's return value
+    return report
 
 
 def check_session_files(files: SessionFiles) -> SessionState:

@@ -1,4 +1,4 @@
-"""A subflow run made ahead of its start, in as few requests as Prefect allows, then run.
+"""A flow run made ahead of its start, in as few requests as Prefect allows, then run.
 
 Calling a flow inside a flow makes its run on the spot, serially: a new client for the
 placeholder task run (its CSRF token), the placeholder, a look for an earlier run of it,
@@ -7,11 +7,13 @@ API that was 130 ms a member of a convoy, 1.6 s before the twelfth could start, 
 write there can be refused for a moment ("database is locked").
 
 `make_subflow_run` makes the placeholder and the run (named, Pending, with the flow's
-retries) in two requests, the flow itself once per process and API. `run_prepared` runs
-it with Prefect's own engine, which only sets Running and reads the run back: Prefect's
-`run_flow(flow_run=...)` would also rewrite the run's version and retries first (one more
-write). The engine is Prefect 3.8's (`prefect==3.8.8` is pinned): `FlowRunEngine` asks its
-`create_flow_run` for the run when it was handed none, and this one hands over the run made.
+retries) in two requests, the flow itself once per process and API; `make_flow_run` a
+top-level run in one (a flow run Prefect makes costs the flow, the run and a rename).
+`run_prepared` runs it with Prefect's own engine, which only sets Running and reads the run
+back: Prefect's `run_flow(flow_run=...)` would also rewrite the run's version and retries
+first (one more write). The engine is Prefect 3.8's (`prefect==3.8.8` is pinned):
+`FlowRunEngine` asks its `create_flow_run` for the run when it was handed none, and this one
+hands over the run made.
 """
 
 from __future__ import annotations
@@ -79,20 +81,37 @@ def make_subflow_run(
             dynamic_key=uuid4().hex,  # one per run made: a rerun gets its own
             state=Pending(),
         )
-        created = FlowRunCreate(
-            flow_id=_flow_id(client, flow),
-            flow_version=flow.version,
-            name=name,
-            parameters=flow.serialize_parameters(parameters),
-            context={},
-            tags=list(TagsContext.get().current_tags),
-            parent_task_run_id=placeholder.id,
-            state=to_state_create(Pending()),
-            empirical_policy=FlowRunPolicy(
-                retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)
-            ),
-        )
-        run = _create_run(client, flow, created)
+        return _make(client, flow, name, parameters, parent_task_run_id=placeholder.id)
+
+
+def make_flow_run(flow: Flow[..., Any], *, name: str, parameters: dict[str, Any]) -> FlowRun:
+    """`flow`'s run, top level (no flow runs around it), named and Pending."""
+    with SyncClientContext.get_or_create() as client_context:
+        return _make(client_context.client, flow, name, parameters, parent_task_run_id=None)
+
+
+def _make(
+    client: SyncPrefectClient,
+    flow: Flow[..., Any],
+    name: str,
+    parameters: dict[str, Any],
+    *,
+    parent_task_run_id: UUID | None,
+) -> FlowRun:
+    created = FlowRunCreate(
+        flow_id=_flow_id(client, flow),
+        flow_version=flow.version,
+        name=name,
+        parameters=flow.serialize_parameters(parameters),
+        context={},
+        tags=list(TagsContext.get().current_tags),
+        parent_task_run_id=parent_task_run_id,
+        state=to_state_create(Pending()),
+        empirical_policy=FlowRunPolicy(
+            retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)
+        ),
+    )
+    run = _create_run(client, flow, created)
     run.parameters = parameters  # the Python values, as Prefect's own client keeps them
     return run
 
