@@ -188,7 +188,9 @@ class SubflowMembers:
     the wave until all were created, then starting them 0.25 s apart, had the last member's
     first agent 4.5-5.8 s into the run (66-75 % of ideal); holding with no spacing, 2.6 s,
     and the wave's iterations then ran in step, 0.14-0.24 s between a member's agents
-    (75-77 %); each started as soon as it was created: 2.3-2.6 s, 0.05 s (82-85 %).
+    (75-77 %); each started as soon as it was made, one member from creation to Running at a
+    time: 1.7-3.2 s, 0.03-0.08 s (81-85 %, median 83 %, in 13 of 17 runs; the other 4 waited
+    60 s on a write the SQLite server held, see README's benchmarks).
     """
 
     reattaches = False  # the subflows of a convoy process that died died with it
