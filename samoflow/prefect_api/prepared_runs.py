@@ -126,9 +126,9 @@ class _PreparedRunEngine(FlowRunEngine[Any, Any]):
 
 
 def run_prepared(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
-    """Run `flow_run` (made by `make_subflow_run`) here, as Prefect's `run_flow_sync` does;
-    its result, or the flow's error once its retries are spent. The run keeps its name:
-    a `flow_run_name` of `flow` is not applied again."""
+    """Run `flow_run` (made by `make_subflow_run` or `make_flow_run`) here, as Prefect's
+    `run_flow_sync` does: its result, or the flow's error once its retries are spent. The
+    run keeps its name: a `flow_run_name` of `flow` is not applied again."""
     named = flow.with_options()  # a copy: named when it was made, not renamed now
     named.flow_run_name = None
     engine = _PreparedRunEngine(flow=named, parameters=flow_run.parameters, prepared=flow_run)

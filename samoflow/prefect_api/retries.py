@@ -10,10 +10,10 @@ and the last member's first agent started 8-25 s in instead of 3 s.
 
 So while the API is on this machine (Prefect's temporary server, or a URL on a loopback
 address) the waits are 0.05, 0.2, 0.5, 2 and 4 s: 6.75 s in all before a request
-fails, instead of 62 s. Two member creations at once on the embedded API were still refused four
-times running now and then (the fourth of Prefect's waits, 16 s, then put 20-50 s on a
-convoy's start); one at a time, a retry is rare and its wait short. Prefect's client module gets
-a stand-in for the function that spreads its waits (`clamped_poisson_interval`).
+fails, instead of 62 s. Two member creations at once on the embedded API were still refused
+four times running now and then (the fourth of Prefect's waits, 16 s, then put 20-50 s on a
+convoy's start); one at a time, a retry is rare and its wait short. Prefect's client module
+gets a stand-in for the function that spreads its waits (`clamped_poisson_interval`).
 """
 
 from __future__ import annotations

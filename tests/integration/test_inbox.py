@@ -227,6 +227,15 @@ def test_two_convoy_members_exchange_messages_and_a_convoy_gets_a_broadcast(repo
     assert unknown.returncode == 2 and "nosuch" in unknown.stdout
 
 
+def plant_unrung(session: str) -> None:
+    """The session's first message written straight into Prefect, as a sender with another
+    SAMOFLOW_HOME would: no bell rings, only a request to the API can see it."""
+    from samoflow.tasks.inbox import message_variable
+
+    planted = new_message(session, "from afar").model_dump(mode="json", by_alias=True)
+    Variable.set(message_variable(session, 1), {"message": {**planted, "seq": 1}})
+
+
 def test_the_look_before_an_attempt_asks_the_api_again_when_a_bell_rang_or_it_is_stale(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,9 +250,7 @@ def test_the_look_before_an_attempt_asks_the_api_again_when_a_bell_rang_or_it_is
     get_settings.cache_clear()
     files = new_session(repo, ECHO_EVERY_ITERATION, name="looker")
     assert not look_before_attempt(files).mail_waiting
-    # Written straight into Prefect, as a sender with another SAMOFLOW_HOME would: no bell.
-    planted = new_message("looker", "from afar").model_dump(mode="json", by_alias=True)
-    Variable.set(message_variable("looker", 1), {"message": {**planted, "seq": 1}})
+    plant_unrung("looker")
     assert not look_before_attempt(files).mail_waiting  # the kept answer: fresh, no bell
     ring(INBOX, "looker")
     assert look_before_attempt(files).mail_waiting  # the bell: asked again at once
@@ -263,7 +270,7 @@ def test_the_look_before_an_attempt_asks_the_api_again_when_a_bell_rang_or_it_is
     assert look_before_attempt(files).account.state is AccountState.ACTIVE  # rang: asked
 
     # A stale answer is asked again even with every bell silent.
-    Variable.set(message_variable("looker", 1), {"message": {**planted, "seq": 1}})
+    plant_unrung("looker")
     assert not look_before_attempt(files).mail_waiting
     monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "0")
     get_settings.cache_clear()
@@ -275,19 +282,15 @@ def test_the_sessions_of_one_process_share_the_look_before_their_attempts(
 ) -> None:
     """A convoy's members look from one process: one request answers for all of them."""
     from samoflow.tasks.before_attempt import look_before_attempt
-    from samoflow.tasks.inbox import message_variable
 
     monkeypatch.setenv("SAMOFLOW_API_LOOK_SECONDS", "3600")
     get_settings.cache_clear()
     first = new_session(repo, ECHO_EVERY_ITERATION, name="sharer-one")
     second = new_session(repo, ECHO_EVERY_ITERATION, name="sharer-two")
     assert not look_before_attempt(first).mail_waiting
-    # Planted with no bell: only a request can see it.
-    planted = new_message("sharer-two", "from afar").model_dump(mode="json", by_alias=True)
-    Variable.set(message_variable("sharer-two", 1), {"message": {**planted, "seq": 1}})
+    plant_unrung("sharer-two")
     assert look_before_attempt(second).mail_waiting  # never looked: asked, for both
-    planted = new_message("sharer-one", "from afar").model_dump(mode="json", by_alias=True)
-    Variable.set(message_variable("sharer-one", 1), {"message": {**planted, "seq": 1}})
+    plant_unrung("sharer-one")
     # The first's answer came with the second's request, fresh: no request of its own.
     assert not look_before_attempt(first).mail_waiting
     assert look_before_attempt(second).mail_waiting  # mail waiting is never kept: asked
