@@ -48,6 +48,7 @@ from samoflow.prefect_api.artifacts_behind import settled_by_caller
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
 from samoflow.prefect_api.prepared_runs import make_subflow_run, run_prepared
 from samoflow.prefect_api.run_names import session_run_name, session_run_tags
+from samoflow.prefect_api.run_states import blocked_run_state
 from samoflow.session.files import SessionFiles
 from samoflow.session.state import Lifecycle, report_of
 from samoflow.settings import Settings, get_settings
@@ -237,7 +238,7 @@ class SubflowMembers:
             # The member's lease is its proof of life: no heartbeat thread to join at its
             # end. Its final cards go out behind it: the convoy settles them all at its end.
             with without_flow_heartbeat(), settled_by_caller():
-                run_prepared(member_flow, flow_run)
+                run_prepared(member_flow, flow_run, final_state=blocked_run_state)
             return 0  # a crash here is this process's: the flow's retries or the monitor's
         finally:
             turn.give_back()  # it never reached Running: the next member goes on

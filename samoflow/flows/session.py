@@ -28,10 +28,10 @@ from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_be
 from samoflow.prefect_api.cancellation import watch_cancellation
 from samoflow.prefect_api.events import report_progress
 from samoflow.prefect_api.flow_heartbeat import without_flow_heartbeat
-from samoflow.prefect_api.prepared_runs import make_flow_run, make_subflow_run, run_prepared
+from samoflow.prefect_api.prepared_runs import make_subflow_run, run_prepared, run_top_level
 from samoflow.prefect_api.results import unpersisted_results
 from samoflow.prefect_api.run_names import session_run_name
-from samoflow.prefect_api.run_states import end_blocked_run_failed
+from samoflow.prefect_api.run_states import blocked_run_state, end_blocked_run_failed
 from samoflow.session.files import SessionFiles
 from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
@@ -148,9 +148,11 @@ def run_session_flow(session_dir: str) -> SessionReport:
                 session_flow, around.flow_run, name=name, placeholder_name=name,
                 parameters=parameters,
             )
+            report = run_prepared(session_flow, run, final_state=blocked_run_state)
         else:
-            run = make_flow_run(session_flow, name=name, parameters=parameters)
-        report = run_prepared(session_flow, run)
+            report = run_top_level(
+                session_flow, name=name, parameters=parameters, final_state=blocked_run_state
+            )
     assert isinstance(report, SessionReport)  # the flow's return value
     return report
 

@@ -57,8 +57,14 @@ def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
             )
         return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
     files.signal.unlink(missing_ok=True)
+    # No fsync (nor in the journal's later writes): it guards against a crash of this
+    # process, which the page cache survives. After an OS crash the agent's own signal may
+    # be gone too (nothing syncs it), so the iteration is run again either way; the
+    # history row is the synced commit point.
     write_journal(
-        files.journal, IterationJournal(iteration=state.next_iteration, phase=state.phase)
+        files.journal,
+        IterationJournal(iteration=state.next_iteration, phase=state.phase),
+        durable=False,
     )
     return IterationPlan(iteration=state.next_iteration, phase=state.phase)
 
@@ -205,7 +211,7 @@ def _add_spending(files: SessionFiles, journal: IterationJournal, result: AgentR
         "usage": spent.usage + result.usage,
         "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
     }
-    write_journal(files.journal, spent.model_copy(update=update))
+    write_journal(files.journal, spent.model_copy(update=update), durable=False)
 
 
 def next_attempt(files: SessionFiles) -> int:

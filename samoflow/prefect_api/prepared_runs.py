@@ -9,16 +9,19 @@ write there can be refused for a moment ("database is locked").
 `make_subflow_run` makes the placeholder and the run (named, Pending, with the flow's
 retries) in two requests, the flow itself once per process and API; `make_flow_run` a
 top-level run in one (a flow run Prefect makes costs the flow, the run and a rename).
-`run_prepared` runs it with Prefect's own engine, which only sets Running and reads the run
-back: Prefect's `run_flow(flow_run=...)` would also rewrite the run's version and retries
-first (one more write). The engine is Prefect 3.8's (`prefect==3.8.8` is pinned):
-`FlowRunEngine` asks its `create_flow_run` for the run when it was handed none, and this one
-hands over the run made.
+`run_prepared` runs it with Prefect's own engine, which only sets Running (its read back of
+the run is answered from the run made and set Running: one GET less): Prefect's
+`run_flow(flow_run=...)` would also rewrite the run's version and retries first (one more
+write). A top-level run (`run_top_level`) keeps one client from its making to its end.
+The engine is Prefect 3.8's (`prefect==3.8.8` is pinned): `FlowRunEngine` asks its
+`create_flow_run` for the run when it was handed none, and this one hands over the run made.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,7 +29,7 @@ from uuid import UUID, uuid4
 from prefect import Flow, Task
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import FlowRunCreate
-from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
+from prefect.client.schemas.objects import FlowRun, FlowRunPolicy, State
 from prefect.context import SyncClientContext, TagsContext
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_engine import FlowRunEngine
@@ -90,6 +93,20 @@ def make_flow_run(flow: Flow[..., Any], *, name: str, parameters: dict[str, Any]
         return _make(client_context.client, flow, name, parameters, parent_task_run_id=None)
 
 
+def run_top_level(
+    flow: Flow[..., Any],
+    *,
+    name: str,
+    parameters: dict[str, Any],
+    final_state: FinalState | None = None,
+) -> Any:
+    """`make_flow_run`, then `run_prepared`, on one client: the engine would otherwise open a
+    second (its connection and its CSRF token: two requests more)."""
+    with SyncClientContext.get_or_create():
+        run = make_flow_run(flow, name=name, parameters=parameters)
+        return run_prepared(flow, run, final_state=final_state)
+
+
 def _make(
     client: SyncPrefectClient,
     flow: Flow[..., Any],
@@ -116,22 +133,82 @@ def _make(
     return run
 
 
+# The state a run that completed ends in instead of Completed (None: Completed).
+FinalState = Callable[[FlowRun], "State[Any] | None"]
+
+
 @dataclass
 class _PreparedRunEngine(FlowRunEngine[Any, Any]):
     prepared: FlowRun | None = None
+    final_state: FinalState | None = None
+    _read_back: bool = False  # the run's context was entered once
 
     def create_flow_run(self, client: SyncPrefectClient) -> FlowRun:
         assert self.prepared is not None  # set by `run_prepared`
         return self.prepared
 
+    @contextmanager
+    def setup_run_context(self, client: SyncPrefectClient | None = None) -> Iterator[None]:
+        """Prefect reads the run back each time it enters the run's context. The first time,
+        the run was just made and set Running here: the run as those answers left it is
+        given instead (one GET less a run). A retry's reads go to the API as Prefect's do."""
+        if self._read_back or self.flow_run is None:
+            with super().setup_run_context(client):
+                yield
+            return
+        self._read_back = True
+        known = self.flow_run.model_copy(update={"run_count": self.flow_run.run_count + 1})
+        with ExitStack() as stack:
+            with _reads_answered(client or self.client, known):
+                stack.enter_context(super().setup_run_context(client))
+            yield
 
-def run_prepared(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
+    def set_state(self, state: State[Any], force: bool = False) -> State[Any]:
+        # Completed is proposed once, by `handle_success`, with the return value kept apart.
+        # Its stand-in is forced: a Failed one must not be turned into a retry of the flow.
+        if self.final_state is not None and state.is_completed() and self.flow_run is not None:
+            instead = self.final_state(self.flow_run)
+            if instead is not None:
+                return super().set_state(instead, force=True)
+        return super().set_state(state, force)
+
+
+@contextmanager
+def _reads_answered(client: SyncPrefectClient, known: FlowRun) -> Iterator[None]:
+    """While the body runs, `client.read_flow_run(known.id)` on this thread is `known`.
+
+    The client may be shared (a convoy's members run on its client, on threads of their
+    own): any other read, or one from another thread, goes to the API; when two members
+    swap the method at once, a read the other's answers goes to the API too."""
+    thread = threading.get_ident()
+    original = type(client).read_flow_run
+
+    def read_flow_run(flow_run_id: UUID) -> FlowRun:
+        if flow_run_id == known.id and threading.get_ident() == thread:
+            return known
+        return original(client, flow_run_id)
+
+    client.read_flow_run = read_flow_run  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if client.__dict__.get("read_flow_run") is read_flow_run:
+            del client.__dict__["read_flow_run"]
+
+
+def run_prepared(
+    flow: Flow[..., Any], flow_run: FlowRun, *, final_state: FinalState | None = None
+) -> Any:
     """Run `flow_run` (made by `make_subflow_run` or `make_flow_run`) here, as Prefect's
     `run_flow_sync` does: its result, or the flow's error once its retries are spent. The
-    run keeps its name: a `flow_run_name` of `flow` is not applied again."""
+    run keeps its name: a `flow_run_name` of `flow` is not applied again. A run that
+    completes ends in `final_state(run)` when that gives a state (still returning the
+    flow's value): Prefect's `on_completion` hooks could only change it afterwards."""
     named = flow.with_options()  # a copy: named when it was made, not renamed now
     named.flow_run_name = None
-    engine = _PreparedRunEngine(flow=named, parameters=flow_run.parameters, prepared=flow_run)
+    engine = _PreparedRunEngine(
+        flow=named, parameters=flow_run.parameters, prepared=flow_run, final_state=final_state
+    )
     with engine.start():
         while engine.is_running():
             with engine.run_context():

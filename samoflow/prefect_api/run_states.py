@@ -27,19 +27,28 @@ from samoflow.settings import Settings
 BLOCKED_STATE = "Blocked"
 
 
-def end_blocked_run_failed(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
-    """`on_completion` of the session flow: a run that ends on a block ends Failed."""
+def blocked_run_state(flow_run: FlowRun) -> State[Any] | None:
+    """`Failed`, named Blocked, with the reason, for a session run whose files say blocked;
+    None for any other run. A run samoflow runs itself ends in it instead of Completed
+    (`run_prepared`'s `final_state`): one state write, and no Completed in its history."""
     session_dir = flow_run.parameters.get("session_dir")
     if not session_dir:
-        return
+        return None
     report = report_of(SessionFiles(Path(session_dir)))
     if report.lifecycle is not Lifecycle.BLOCKED:
-        return
+        return None
     message = f"blocked: {report.reason or 'no reason recorded'}"
+    return Failed(name=BLOCKED_STATE, message=message[:2000])
+
+
+def end_blocked_run_failed(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """`on_completion` of the session flow run by Prefect's own engine (a deployment's run,
+    a direct call): a run that ends on a block is set Failed after its Completed."""
+    blocked = blocked_run_state(flow_run)
+    if blocked is None:
+        return
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(
-            flow_run.id, Failed(name=BLOCKED_STATE, message=message[:2000]), force=True
-        )
+        client.set_flow_run_state(flow_run.id, blocked, force=True)
 
 
 def mark_dead_runs_crashed(sessions_root: Path, settings: Settings) -> list[str]:

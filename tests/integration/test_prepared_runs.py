@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.context import FlowRunContext
+from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import PREFECT_API_URL
+from prefect.states import Failed
 
 from samoflow.prefect_api import prepared_runs
-from samoflow.prefect_api.prepared_runs import make_subflow_run, run_prepared
+from samoflow.prefect_api.prepared_runs import make_subflow_run, run_prepared, run_top_level
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -73,3 +77,54 @@ def test_a_flow_id_kept_from_another_database_is_looked_up_again() -> None:
         made = client.read_flow_run(ran).flow_id
         assert made == client.read_flow_by_name(child.name).id != stale
     assert prepared_runs._FLOW_IDS[key] == made
+
+
+@flow(name="samoflow-test-prepared-counted")
+def counted() -> int:
+    return int(runtime_flow_run.run_count)
+
+
+def test_a_prepared_run_sees_itself_as_the_api_has_it_without_reading_it_back() -> None:
+    requests: list[str] = []
+    original = httpx.Client.send
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path}")
+        return original(self, request, **kwargs)
+
+    name = f"counted-{uuid4().hex[:6]}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.Client, "send", send)
+        seen = run_top_level(counted, name=name, parameters={})
+    assert seen == 1  # the run count the API gave it when it went Running
+    reads = [r for r in requests if r.startswith("GET /api/flow_runs/")]
+    assert reads == [], requests
+    with get_client(sync_client=True) as client:
+        [run] = [r for r in client.read_flow_runs() if r.name == name]
+    assert run.run_count == 1 and run.state is not None and run.state.is_completed()
+
+
+def _failed_for_blocks(run: FlowRun) -> State[Any] | None:
+    blocks = run.parameters["word"] == "blocks"
+    return Failed(name="Blocked", message="it blocks") if blocks else None
+
+
+def test_a_top_level_run_ends_in_its_final_state_with_no_completed_before_it() -> None:
+    results = {
+        word: run_top_level(
+            child, name=f"top-{word}-{uuid4().hex[:6]}", parameters={"word": word},
+            final_state=_failed_for_blocks,
+        )
+        for word in ("blocks", "passes")
+    }
+    assert results == {"blocks": "BLOCKS", "passes": "PASSES"}  # the value still comes back
+    with get_client(sync_client=True) as client:
+        for word, final in (("blocks", StateType.FAILED), ("passes", StateType.COMPLETED)):
+            [run] = [
+                r for r in client.read_flow_runs() if (r.name or "").startswith(f"top-{word}-")
+            ]
+            history = [state.type for state in client.read_flow_run_states(run.id)]
+            assert history == [StateType.PENDING, StateType.RUNNING, final], (word, history)
+            assert run.state is not None and run.state.name == (
+                "Blocked" if word == "blocks" else "Completed"
+            )
