@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from samoflow.serve.server_tuning import SERVER_TUNING
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_DEADLINE_SECONDS = 90.0
 TEST_DATABASE_ENV = "SAMOFLOW_TEST_API_DATABASE"
@@ -117,6 +119,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _served_api(home: Path, database: dict[str, str]) -> Iterator[str]:
     port = free_port()
     env = {
+        **SERVER_TUNING,  # as every server samoflow starts (its own values in os.environ win)
         **os.environ,
         **database,
         "PREFECT_HOME": str(home),

@@ -23,6 +23,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from samoflow.atomic import atomic_write_model, read_model
+from samoflow.serve.server_tuning import SERVER_TUNING
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORK_POOL = "samoflow"
@@ -87,6 +88,7 @@ def healthy(api_url: str) -> bool:
 
 def prefect_env(api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {
+        **SERVER_TUNING,  # the user's own values of these (in os.environ) win
         **os.environ,
         "PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
