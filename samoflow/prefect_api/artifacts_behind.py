@@ -46,14 +46,19 @@ class _Publisher:
         self._changed = threading.Condition()
         self._pending: dict[str, _Request] = {}
         self._busy: set[str] = set()
-        self._last: dict[str, float] = {}  # key -> when its last publish started
+        # key -> when its last publish started (before the first: its first request)
+        self._last: dict[str, float] = {}
         self._thread: threading.Thread | None = None
 
     def submit(
         self, key: str, label: str, publish: Callable[[], object], *, now: bool = False
     ) -> None:
         with self._changed:
-            due = time.monotonic() if now else self._last.get(key, 0.0) + PUBLISH_SPACING_SECONDS
+            # A key never published counts its spacing from its first request: a run of
+            # fast iterations sends its cards once, at its end (its settle), not also after
+            # its first iteration; a run of minute-long ones shows them 5 s after its first.
+            last = self._last.setdefault(key, time.monotonic())
+            due = time.monotonic() if now else last + PUBLISH_SPACING_SECONDS
             earlier = self._pending.get(key)
             if earlier is not None:
                 due = min(due, earlier.due)
