@@ -102,8 +102,9 @@ def warm_up() -> float:
     """One trivial flow run: the API (a server subprocess, embedded or shared) is up after.
     samoflow's Prefect side is imported first, as every samoflow command does before its
     first flow: the temporary server starts with the settings samoflow gives its servers."""
-    import samoflow.prefect_api  # noqa: F401
     from prefect import flow
+
+    import samoflow.prefect_api  # noqa: F401
 
     @flow(name="samoflow-benchmark-warm-up")
     def nothing() -> None:

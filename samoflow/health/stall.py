@@ -183,11 +183,21 @@ def take_step(files: SessionFiles, sighting: Sighting, thresholds: Thresholds) -
 
 
 def forget_block(files: SessionFiles, iteration: int) -> bool:
-    """A human resumed a session this ladder blocked: the ladder starts over for it."""
+    """A human resumed a session this ladder blocked: the ladder starts over for it.
+
+    Asked before every attempt; the usual answer (no block recorded for this iteration) is
+    read without the session's lock: the log is replaced whole, never written in place, and
+    the lease's heartbeat holds that lock now and then (a wait of 10 ms polls)."""
+
+    def blocked(log: StallLog) -> bool:
+        return log.iteration == iteration and any(
+            step.action is StallAction.BLOCK for step in log.steps
+        )
+
+    if not blocked(read_stall_log(files)):
+        return False
     with session_lock(files) as locked:
-        log = read_stall_log(files)
-        blocked = any(step.action is StallAction.BLOCK for step in log.steps)
-        if locked and log.iteration == iteration and blocked:
+        if locked and blocked(read_stall_log(files)):  # again: a ladder may have moved on
             atomic_write_model(stall_path(files), StallLog(iteration=iteration))
             return True
         return False

@@ -57,15 +57,8 @@ def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
             )
         return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
     files.signal.unlink(missing_ok=True)
-    # No fsync (nor in the journal's later writes): it guards against a crash of this
-    # process, which the page cache survives. After an OS crash the agent's own signal may
-    # be gone too (nothing syncs it), so the iteration is run again either way; the
-    # history row is the synced commit point.
-    write_journal(
-        files.journal,
-        IterationJournal(iteration=state.next_iteration, phase=state.phase),
-        durable=False,
-    )
+    # The journal is first written when the agent starts (`run_attempt`): a crash before
+    # that leaves nothing to resume, and the iteration simply begins again.
     return IterationPlan(iteration=state.next_iteration, phase=state.phase)
 
 
@@ -119,9 +112,11 @@ def run_attempt(
     settings: Settings,
     on_output: Callable[[str], None] = lambda line: None,
 ) -> AgentResult:
-    """One agent process for the hooked iteration; the attempt is journalled before it starts."""
+    """One agent process for the hooked iteration, journalled as it starts (its pid)."""
     journal = read_journal(files.journal)
-    assert journal is not None and journal.iteration == hook.iteration
+    if journal is None:  # the iteration's first attempt
+        journal = IterationJournal(iteration=hook.iteration, phase=hook.phase)
+    assert journal.iteration == hook.iteration
     files.signal.unlink(missing_ok=True)
     request = agent_request(files, spec, hook, settings)
     observer = adapter.observer()
@@ -132,7 +127,10 @@ def run_attempt(
     def remember_agent(pid: int, started: float) -> None:
         agent_pid.append(pid)
         update = {"attempt": hook.attempt, "agent_pid": pid, "agent_started": started}
-        # No fsync: the agent starts meanwhile, and no pid outlives an OS crash anyway.
+        # No fsync (nor in the journal's later writes): it guards against a crash of this
+        # process, which the page cache survives. After an OS crash the agent's own signal
+        # may be gone too (nothing syncs it), so the iteration is run again either way; the
+        # history row is the synced commit point.
         write_journal(files.journal, journal.model_copy(update=update), durable=False)
 
     def on_line(line: str) -> None:
