@@ -129,7 +129,8 @@ UNSCHEDULED = ("samoflow-listen/listen",)
 
 
 def drop_stale_schedules(names: Sequence[str] = UNSCHEDULED) -> list[str]:
-    """Remove the schedules of these deployments (after `prefect deploy`); the ones dropped."""
+    """Remove the schedules of these deployments (after `prefect deploy`); the deployments
+    that had any, each named once."""
     dropped = []
     try:
         with get_client(sync_client=True) as client:
@@ -138,8 +139,10 @@ def drop_stale_schedules(names: Sequence[str] = UNSCHEDULED) -> list[str]:
                     found = client.read_deployment_by_name(name)
                 except ObjectNotFound:
                     continue
-                for schedule in client.read_deployment_schedules(found.id):
+                schedules = client.read_deployment_schedules(found.id)
+                for schedule in schedules:
                     client.delete_deployment_schedule(found.id, schedule.id)
+                if schedules:
                     dropped.append(name)
     except Exception as error:  # an HTTP error: name the step's failure, as `provision` does
         raise ProvisionError(f"removing stale schedules failed: {error!r}") from error
