@@ -167,7 +167,11 @@ class _PreparedRunEngine(FlowRunEngine[Any, Any]):
         # Completed is proposed once, by `handle_success`, with the return value kept apart.
         # Its stand-in is forced: a Failed one must not be turned into a retry of the flow.
         if self.final_state is not None and state.is_completed() and self.flow_run is not None:
-            instead = self.final_state(self.flow_run)
+            try:
+                instead = self.final_state(self.flow_run)
+            except Exception:  # as a failing on_completion hook: logged, the run completes
+                self.logger.exception("the final state of run %s failed", self.flow_run.name)
+                instead = None
             if instead is not None:
                 return super().set_state(instead, force=True)
         return super().set_state(state, force)

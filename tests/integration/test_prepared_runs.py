@@ -128,3 +128,17 @@ def test_a_top_level_run_ends_in_its_final_state_with_no_completed_before_it() -
             assert run.state is not None and run.state.name == (
                 "Blocked" if word == "blocks" else "Completed"
             )
+
+
+def test_a_final_state_that_fails_leaves_the_run_completed_not_retried() -> None:
+    def broken(run: FlowRun) -> State[Any] | None:
+        raise OSError("the session's files are unreadable")
+
+    name = f"top-broken-{uuid4().hex[:6]}"
+    kept = run_top_level(child, name=name, parameters={"word": "kept"}, final_state=broken)
+    assert kept == "KEPT"
+    with get_client(sync_client=True) as client:
+        [run] = [r for r in client.read_flow_runs() if r.name == name]
+        history = [state.type for state in client.read_flow_run_states(run.id)]
+    assert history == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+    assert run.run_count == 1
