@@ -6,12 +6,14 @@ iteration), which its task run recorder writes to the database. By default it wr
 event in a transaction of its own as it comes (`batch_size` 1): on SQLite, where one
 connection writes at a time, every one of them competes with the API's own writes, and a
 write that read first is refused ("database is locked", a 503 the client retries).
-Measured with benchmarks/convoy_efficiency.py (12 members, embedded SQLite API, 8 runs
-each): batched (up to 100 a write, at least once a second) the server used 2.9-3.4 s of CPU
-a convoy instead of 4.9-5.7 s, the last member's first agent started 1.2-1.4 s in instead
-of 1.3-2.7 s, and the convoy reached 90-91 % of ideal every run (82-90 % before, and now
-and then a 60 s wait on a write the server held, see README). A task run shows in the UI
-up to a second later; the recorder writes what it holds when the server stops.
+Measured with benchmarks/convoy_efficiency.py (12 members, embedded SQLite API): batched
+(up to 100 a write, at least once a second) the server used 2.9-3.6 s of CPU a convoy
+instead of 4.9-6.1 s, the last member's first agent started 1.2-1.5 s in instead of
+1.3-2.7 s, and the convoy reached 88-91 % of ideal in all 28 runs; before, 82-90 % in 36 of
+40, and the other 4 waited 60 s, SQLite's busy timeout, on a write that this recorder and
+an API request (a member's creation) each held or waited for (README's benchmarks). A
+task run shows in the UI up to a second later; the recorder writes what it holds when the
+server stops.
 
 A value the user set in the environment is kept.
 """
