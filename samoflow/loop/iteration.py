@@ -127,11 +127,7 @@ def run_attempt(
     def remember_agent(pid: int, started: float) -> None:
         agent_pid.append(pid)
         update = {"attempt": hook.attempt, "agent_pid": pid, "agent_started": started}
-        # No fsync (nor in the journal's later writes): it guards against a crash of this
-        # process, which the page cache survives. After an OS crash the agent's own signal
-        # may be gone too (nothing syncs it), so the iteration is run again either way; the
-        # history row is the synced commit point.
-        write_journal(files.journal, journal.model_copy(update=update), durable=False)
+        write_journal(files.journal, journal.model_copy(update=update))
 
     def on_line(line: str) -> None:
         observer.feed(line)
@@ -209,7 +205,7 @@ def _add_spending(files: SessionFiles, journal: IterationJournal, result: AgentR
         "usage": spent.usage + result.usage,
         "agent_seconds": round(spent.agent_seconds + result.duration_seconds, 3),
     }
-    write_journal(files.journal, spent.model_copy(update=update), durable=False)
+    write_journal(files.journal, spent.model_copy(update=update))
 
 
 def next_attempt(files: SessionFiles) -> int:

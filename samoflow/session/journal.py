@@ -35,8 +35,12 @@ def read_journal(path: Path) -> IterationJournal | None:
     return read_model(path, IterationJournal)
 
 
-def write_journal(path: Path, journal: IterationJournal, *, durable: bool = True) -> None:
-    atomic_write_model(path, journal, durable=durable)
+def write_journal(path: Path, journal: IterationJournal) -> None:
+    """Atomic, not fsynced: the journal guards against a crash of this process, which the
+    page cache survives. After an OS crash the agent's own signal may be gone too (nothing
+    syncs it), so the iteration is run again either way; the history row is the synced
+    commit point."""
+    atomic_write_model(path, journal, durable=False)
 
 
 def process_alive(pid: int | None, started: float | None) -> bool:
