@@ -37,6 +37,7 @@ from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
 from samoflow.session.repair import (
     block_if_overview_unreadable,
+    drop_recorded_journal,
     load_state_repaired,
     require_spec,
 )
@@ -158,10 +159,12 @@ def run_session_flow(session_dir: str) -> SessionReport:
 
 
 def check_session_files(files: SessionFiles) -> SessionState:
-    """Before every act: the spec is there, broken history rows are quarantined, and an
-    unreadable overview blocks the session with the reason (never a crash loop)."""
+    """Before every act: the spec is there, broken history rows are quarantined, a journal
+    of an iteration already recorded is dropped, and an unreadable overview blocks the
+    session with the reason (never a crash loop)."""
     require_spec(files)
     state = load_state_repaired(files)
+    drop_recorded_journal(files, state)
     blocked = block_if_overview_unreadable(files, state)
     if blocked is None:
         return state

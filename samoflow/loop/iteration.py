@@ -56,6 +56,12 @@ def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
                 iteration=journal.iteration, phase=state.phase, resumed=True, signalled=True
             )
         return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
+    if journal is not None:
+        # A journal of an iteration already recorded: the crash came after its history row
+        # (the commit point) and before the journal was removed. Left in place, it would
+        # count its attempts into the new iteration's and hide the new one from the checks
+        # that read "no iteration in flight" as its absence.
+        files.journal.unlink(missing_ok=True)
     files.signal.unlink(missing_ok=True)
     # The journal is first written when the agent starts (`run_attempt`): a crash before
     # that leaves nothing to resume, and the iteration simply begins again.
@@ -114,9 +120,8 @@ def run_attempt(
 ) -> AgentResult:
     """One agent process for the hooked iteration, journalled as it starts (its pid)."""
     journal = read_journal(files.journal)
-    if journal is None:  # the iteration's first attempt
+    if journal is None or journal.iteration != hook.iteration:  # the iteration's first attempt
         journal = IterationJournal(iteration=hook.iteration, phase=hook.phase)
-    assert journal.iteration == hook.iteration
     files.signal.unlink(missing_ok=True)
     request = agent_request(files, spec, hook, settings)
     observer = adapter.observer()
