@@ -22,7 +22,11 @@ from samoflow.economy.accounts import AccountState, Go
 from samoflow.economy.breakers import check_budget
 from samoflow.health.lease import hold_lease
 from samoflow.health.stop_pause import honour_hold, stop_after_cancellation
-from samoflow.loop.iteration import begin_iteration, conclude_iteration
+from samoflow.loop.iteration import (
+    begin_iteration,
+    conclude_iteration,
+    finish_recorded_iteration,
+)
 from samoflow.notices.notice import NoticeKind, session_notice
 from samoflow.prefect_api.artifacts_behind import publish_and_settle, publish_behind
 from samoflow.prefect_api.cancellation import watch_cancellation
@@ -37,7 +41,6 @@ from samoflow.session.gate import GateAnswer, PendingGate, read_gate, write_gate
 from samoflow.session.history import HistoryEntry, Outcome
 from samoflow.session.repair import (
     block_if_overview_unreadable,
-    drop_recorded_journal,
     load_state_repaired,
     require_spec,
 )
@@ -159,14 +162,14 @@ def run_session_flow(session_dir: str) -> SessionReport:
 
 
 def check_session_files(files: SessionFiles) -> SessionState:
-    """Before every act: the spec is there, broken history rows are quarantined, a journal
-    of an iteration already recorded is dropped, and an unreadable overview blocks the
-    session with the reason (never a crash loop)."""
+    """Before every act: the spec is there, broken history rows are quarantined, an
+    unreadable overview blocks the session with the reason (never a crash loop), and the
+    rest of a conclusion a crash cut off after its history row is done."""
     require_spec(files)
     state = load_state_repaired(files)
-    drop_recorded_journal(files, state)
     blocked = block_if_overview_unreadable(files, state)
     if blocked is None:
+        finish_recorded_iteration(files, state)
         return state
     tell_humans_about(files, blocked)
     return load_state(files)

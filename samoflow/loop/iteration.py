@@ -57,15 +57,35 @@ def begin_iteration(files: SessionFiles, state: SessionState) -> IterationPlan:
             )
         return IterationPlan(iteration=journal.iteration, phase=state.phase, resumed=True)
     if journal is not None:
-        # A journal of an iteration already recorded: the crash came after its history row
-        # (the commit point) and before the journal was removed. Left in place, it would
-        # count its attempts into the new iteration's and hide the new one from the checks
-        # that read "no iteration in flight" as its absence.
-        files.journal.unlink(missing_ok=True)
+        finish_recorded_iteration(files, state)
     files.signal.unlink(missing_ok=True)
     # The journal is first written when the agent starts (`run_attempt`): a crash before
     # that leaves nothing to resume, and the iteration simply begins again.
     return IterationPlan(iteration=state.next_iteration, phase=state.phase)
+
+
+def finish_recorded_iteration(files: SessionFiles, state: SessionState) -> bool:
+    """A crash after an iteration's history row (its commit point) and before its journal
+    was removed: the rest of its conclusion is done now, and the journal removed.
+
+    Left in place, that journal would read as an iteration in flight (a coordinator's
+    requested workers and the budget check skipped), its attempts would be counted into the
+    next iteration's, and the messages the recorded iteration saw would be shown again."""
+    journal = read_journal(files.journal)
+    if journal is None or journal.iteration > state.last_iteration:
+        return False  # none, or one in flight: resumed by `begin_iteration`
+    if journal.iteration == state.last_iteration:
+        _after_the_record(files, state.phase, journal.iteration)
+    files.journal.unlink(missing_ok=True)
+    return True
+
+
+def _after_the_record(files: SessionFiles, next_phase: Phase, iteration: int) -> None:
+    """What follows an iteration's history row; each step can be done again."""
+    # No fsync: the history row is the commit point, these fields are copied from it
+    # and written again every iteration (the agent's own lines are never synced either).
+    update_overview(files.overview, phase=next_phase.value, total=iteration, durable=False)
+    move_seen_messages(files, iteration)
 
 
 def write_iteration_hook(
@@ -287,11 +307,6 @@ def conclude_iteration(
         checks=checks,
     )
     append_entry(files.history, entry)  # the commit point of the iteration
-    # No fsync: the history row above is the commit point, these fields are copied from it
-    # and written again every iteration (the agent's own lines are never synced either).
-    update_overview(
-        files.overview, phase=verdict.next_phase.value, total=plan.iteration, durable=False
-    )
-    move_seen_messages(files, plan.iteration)
-    files.journal.unlink(missing_ok=True)
+    _after_the_record(files, verdict.next_phase, plan.iteration)
+    files.journal.unlink(missing_ok=True)  # last: until then a restart finishes the above
     return entry

@@ -17,7 +17,6 @@ from samoflow.session.history import (
     parse_history,
     system_entry,
 )
-from samoflow.session.journal import read_journal
 from samoflow.session.state import Lifecycle, SessionState, load_state
 
 # Outcomes that decide the lifecycle: the quarantine row keeps them, so a done session stays done.
@@ -103,16 +102,6 @@ def load_state_repaired(files: SessionFiles) -> SessionState:
     except HistoryError:
         quarantine_history(files)
         return load_state(files)
-
-
-def drop_recorded_journal(files: SessionFiles, state: SessionState) -> None:
-    """A journal of an iteration already recorded is removed: the crash came after the
-    history row (the commit point) and before the journal went. Left in place, it would read
-    as an iteration in flight, so a coordinator's requested workers and the budget check
-    would be skipped, and its attempts would be counted into the next iteration's."""
-    journal = read_journal(files.journal)
-    if journal is not None and journal.iteration <= state.last_iteration:
-        files.journal.unlink(missing_ok=True)
 
 
 def overview_problem(files: SessionFiles) -> str | None:
