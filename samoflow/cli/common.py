@@ -75,4 +75,29 @@ def start_deployment_run(
 
 
 def run_link(api_url: str, run_id: str) -> str:
-    return f"{api_url.rsplit('/api', 1)[0]}/runs/flow-run/{run_id}"
+    return f"{ui_of(api_url)}/runs/flow-run/{run_id}"
+
+
+def ui_of(api_url: str) -> str:
+    return api_url.rsplit("/api", 1)[0]
+
+
+LATER_UI = "`.venv/bin/prefect server start` shows the same runs at http://127.0.0.1:4200"
+
+
+def ui_hint(route: Route) -> str:
+    """Where this run's UI is: the server it went to. The shared local server and Prefect's
+    temporary one keep their runs in Prefect's local database, which a `prefect server start`
+    later serves too (`samoflow up`'s own PostgreSQL does not hold them)."""
+    from samoflow.serve.reach import Source
+    from samoflow.settings import get_settings
+
+    if route.source is Source.SHARED and route.api_url:
+        idle = get_settings().local_server_idle_seconds
+        return (
+            f"{ui_of(route.api_url)} while the local server runs (it stops {idle:.0f} s after "
+            f"the last command); then {LATER_UI}"
+        )
+    if route.api_url:
+        return ui_of(route.api_url)
+    return LATER_UI

@@ -20,6 +20,7 @@ from samoflow.cli.common import (
     reach_prefect,
     run_link,
     start_deployment_run,
+    ui_hint,
 )
 from samoflow.cli.output import follow_convoy, prefect_logs_to, while_following
 from samoflow.convoy.announcement import cleanly_done, merge_summary
@@ -34,7 +35,7 @@ from samoflow.convoy.rounds import verified_label
 from samoflow.convoy.setup import prepare_plan
 from samoflow.delivery.status import verification_of
 from samoflow.project import ProjectConfig
-from samoflow.serve.reach import Source
+from samoflow.serve.reach import Route, Source
 from samoflow.session.cleanup import (
     CleanupCheck,
     check_integration_worktree,
@@ -110,14 +111,38 @@ def convoy(
             )
     except USER_ERRORS as error:
         fail(str(error))
-    _report(record)
+    _report(record, route)
 
 
-def _report(record: ConvoyRecord) -> None:
-    console.print(_summary(record))
+def _summary_lines(record: ConvoyRecord) -> list[str]:
+    """The final table as plain lines, for a log or a pipe: a table there is cut to 80
+    columns, each cell wrapped over several lines."""
+    lines = []
+    for m in record.members:
+        queue = verified_label(m.rounds)
+        parts = [
+            m.state.value,
+            f"phase {m.phase}",
+            f"{m.iterations} it",
+            f"${m.cost_usd:.4f}",
+            f"verified: {verification_of(SessionFiles(Path(m.session_dir))).verified}",
+            m.merge.describe() if m.merge else "not merged",
+            *([f"merge queue: {queue}"] if queue != "-" else []),
+            *([m.note] if m.note else []),
+        ]
+        lines.append(f"{m.name}: {' · '.join(parts)}")
+    return lines
+
+
+def _report(record: ConvoyRecord, route: Route) -> None:
+    if console.is_terminal:
+        console.print(_summary(record))
+    else:
+        for line in _summary_lines(record):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
     console.print(f"integration branch: [bold]{record.integration_branch}[/bold]")
     console.print(f"session folders:    {record.sessions_root}", highlight=False, soft_wrap=True)
-    console.print("Prefect UI:         `samoflow up` (or `prefect server start`)", soft_wrap=True)
+    console.print(f"Prefect UI:         {ui_hint(route)}", highlight=False, soft_wrap=True)
     if record.notice is not None:
         sent = record.notice.sent_at
         console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")

@@ -27,13 +27,14 @@ from samoflow.cli.common import (
     reach_prefect,
     run_link,
     start_deployment_run,
+    ui_hint,
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.delivery.status import verification_of
 from samoflow.health.lease import running_elsewhere
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
-from samoflow.serve.reach import Source
+from samoflow.serve.reach import Route, Source
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.hold import lift_hold
 from samoflow.session.repair import SpecMissingError, load_state_repaired
@@ -51,8 +52,9 @@ from samoflow.session.store import (
 from samoflow.settings import get_settings
 
 
-def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
-    reach_prefect()
+def run_session_in_process(files: SessionFiles, verbose: bool = False) -> Route:
+    """The session's flow run here, its terminal quiet; returns the API it went to."""
+    route = reach_prefect()
     from samoflow.flows.session import (
         run_session_flow,  # Prefect loads only for commands that run flows
     )
@@ -67,6 +69,7 @@ def run_session_in_process(files: SessionFiles, verbose: bool = False) -> None:
         while_following(
             lambda stop: follow_session(files, stop), lambda: run_session_flow(str(files.root))
         )
+    return route
 
 
 def run(
@@ -114,10 +117,10 @@ def run(
         console.print("follow it with `samoflow status` or the UI; `--local` runs it here")
         return
     try:
-        run_session_in_process(files, verbose)
+        route = run_session_in_process(files, verbose)
     except SpecMissingError as error:  # deleted while it ran: the flow stopped, say why
         fail(str(error))
-    _report_run(files)
+    _report_run(files, route)
 
 
 def _session_to_run(
@@ -181,7 +184,7 @@ def _open_or_create(
         fail(str(error))
 
 
-def _report_run(files: SessionFiles) -> None:
+def _report_run(files: SessionFiles, route: Route) -> None:
     report = report_of(files)
     console.print(
         f"session {report.session}: [bold]{report.lifecycle}[/bold] in phase {report.phase} "
@@ -204,6 +207,7 @@ def _report_run(files: SessionFiles) -> None:
         )
     if report.lifecycle is Lifecycle.WAITING:
         console.print(f"answer with: samoflow answer {report.session} --text '...'")
+    console.print(f"Prefect UI: {ui_hint(route)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=0 if report.lifecycle is Lifecycle.DONE else 1)
 
 
@@ -233,7 +237,7 @@ def demo(
         auto_approve_gates=True,
     )
     console.print(f"demo project: {project}")
-    run_session_in_process(files, verbose)
+    route = run_session_in_process(files, verbose)
     report = report_of(files)
     commits = git_log(project, f"{config.base_branch or 'main'}..samoflow/{files.name}")
     console.print(
@@ -245,7 +249,7 @@ def demo(
     console.print(f"session folder:  {files.root}")
     console.print(f"worktree:        {config.worktrees / files.name}")
     console.print("history:         _signal_history.jsonl, hook: _hook.json, logs: _logs/")
-    console.print("Prefect UI:      `.venv/bin/prefect server start`, then http://127.0.0.1:4200")
+    console.print(f"Prefect UI:      {ui_hint(route)}", highlight=False, soft_wrap=True)
     if report.lifecycle is not Lifecycle.DONE:
         raise typer.Exit(code=1)
 

@@ -38,6 +38,7 @@ def test_a_session_prints_one_line_per_iteration_and_no_prefect_log(repo: Path) 
     iterations = [row for row in rows if row[2] != "answered"]  # the two gates, by policy
     assert [row[0] for row in iterations] == [f"#{n}" for n in range(1, 9)]
     assert iterations[-1][1:3] == ["done", "done"]
+    assert f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}\n" in shown
     log = repo / ".samoflow/sessions/add-a-greeting/_logs/orchestrator.log"
     assert "Finished in state Completed" in log.read_text(encoding="utf-8")
 
@@ -72,6 +73,16 @@ def test_a_convoy_shows_its_members_and_no_prefect_log(repo: Path) -> None:
     assert not PREFECT_LINE.search(shown), shown[-3000:]
     assert re.search(r"^\s+a\s.*done", shown, re.M) and re.search(r"^\s+b\s.*done", shown, re.M)
     assert "integration branch: samoflow/convoy/quiet" in shown
+    # Not a terminal: the final table is plain lines, one a member, not a box cut to 80 columns.
+    final = [line for line in shown.splitlines() if re.match(r"[ab]: done · phase done · ", line)]
+    assert [line[0] for line in final] == ["a", "b"], shown[-3000:]
+    assert all(
+        "· verified: not configured (unverified) · merged · merge queue: unverified (no checks)"
+        in line
+        for line in final
+    )
+    assert not re.search("[┏┃│└]", shown)
+    assert f"Prefect UI:         {os.environ['PREFECT_API_URL'].removesuffix('/api')}\n" in shown
     assert "Slack message" in shown and '"blocks"' not in shown
     log = repo / ".samoflow/sessions/_convoys/quiet.log"
     assert "samoflow-convoy" in log.read_text(encoding="utf-8")
