@@ -64,14 +64,18 @@ def choose(
     if url:
         if writes and not healthy(url):
             raise ReachError(f"PREFECT_API_URL={url} does not answer; nothing was written")
-        _register_if_shared(home, url)
-        return Route(source=Source.ENV, api_url=url)
+        # The shared server's URL in the environment (set by a first call here, or inherited
+        # from the command that started this process) is still the shared server.
+        shared = _register_if_shared(home, url)
+        return Route(source=Source.SHARED if shared else Source.ENV, api_url=url)
     if get_settings().prefect_api == "embedded":
         return Route(source=Source.EMBEDDED, api_url=None)
     return Route(source=Source.SHARED, api_url=ensure_local_server(home, announce))
 
 
-def _register_if_shared(home: Path, url: str) -> None:
+def _register_if_shared(home: Path, url: str) -> bool:
     """A process a shared-server user started (the monitor's restart) keeps it alive too."""
-    if is_shared_server(home, url):
-        register_user(home)
+    if not is_shared_server(home, url):
+        return False
+    register_user(home)
+    return True

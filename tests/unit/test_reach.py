@@ -65,6 +65,22 @@ def test_prefect_api_url_when_nothing_is_served(tmp_path: Path, live_api: str) -
         choose(tmp_path, {"PREFECT_API_URL": dead_api()})
 
 
+def test_the_shared_servers_url_in_the_environment_is_still_the_shared_server(
+    tmp_path: Path, live_api: str
+) -> None:
+    from samoflow.atomic import atomic_write_model
+    from samoflow.serve.shared import USERS, LocalServer, record_path
+
+    server = LocalServer(api_url=live_api, pid=1, started=0.0, log="local-server.log")
+    atomic_write_model(record_path(tmp_path), server)
+    route = choose(tmp_path, {"PREFECT_API_URL": live_api})
+    assert (route.source, route.api_url) == (Source.SHARED, live_api)
+    assert len(list((tmp_path / USERS).iterdir())) == 1  # this process keeps it alive
+    assert choose(tmp_path, {"PREFECT_API_URL": live_api + "/"}).source is Source.SHARED
+    record_path(tmp_path).unlink()
+    assert choose(tmp_path, {"PREFECT_API_URL": live_api}).source is Source.ENV
+
+
 def test_embedded_on_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from samoflow.settings import get_settings
 
