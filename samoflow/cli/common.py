@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from samoflow.agents.scenario import ScenarioError
 from samoflow.names import InvalidNameError
@@ -22,6 +24,35 @@ console = Console()
 # Mistakes a user can fix: printed as one line, exit code 2, never a traceback.
 USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, ScenarioError, ValueError)
 RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
+
+
+def show_table(table: Table, on: Console = console) -> None:
+    """A table in a terminal; elsewhere (a pipe, CI, a log file) one plain line a row: there
+    a table is cut to 80 columns and each cell wrapped over several lines."""
+    if on.is_terminal:
+        on.print(table)
+        return
+    for line in plain_rows(table) or ["(none)"]:
+        on.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def plain_rows(table: Table) -> list[str]:
+    """Each row as `first cell: header: value · header: value` (empty cells left out)."""
+    headers = [_plain(column.header) for column in table.columns]
+    columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
+    lines = []
+    for row in zip(*columns, strict=True):
+        fields = [f"{header}: {value}" for header, value in zip(headers[1:], row[1:], strict=True)
+                  if value]
+        lines.append(f"{row[0]}: {' · '.join(fields)}" if fields else row[0])
+    return lines
+
+
+def _plain(cell: RenderableType) -> str:
+    """A cell's text without its style: a string cell is rich markup, as the table reads it."""
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
 
 
 def fail(message: str) -> NoReturn:

@@ -19,6 +19,7 @@ from samoflow.cli.common import (
     project_config,
     reach_prefect,
     run_link,
+    show_table,
     start_deployment_run,
     ui_hint,
 )
@@ -205,7 +206,7 @@ def clean(
             continue
         verdict = ("removed" if yes else "removable") if check.removable else "kept"
         table.add_row(check.session, check.worktree, f"{verdict} {'; '.join(check.reasons)}")
-    console.print(table)
+    show_table(table)
     if not yes and any(c.removable for c in checks):
         console.print("nothing removed: add --yes to remove the removable worktrees")
 
@@ -236,7 +237,7 @@ def convoys(repo: RepoOption = Path(".")) -> None:
         told = "not yet" if notice is None else ("sent" if notice.sent_at else "queued")
         row = [record.name, f"{done}/{total}", states, merge_summary(record), _verified(record)]
         table.add_row(*row, record.integration_branch, told)
-    console.print(table)
+    show_table(table)
 
 
 def _verified(record: ConvoyRecord) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from samoflow.cli.common import console, fail, reach_prefect
+from samoflow.cli.common import console, fail, reach_prefect, show_table
 from samoflow.names import validate_slug
 
 limits_app = typer.Typer(
@@ -41,7 +41,7 @@ def show(ctx: typer.Context) -> None:
         table.add_row(
             s.account, s.state.value, cause, until, str(len(s.waiting)), spent, s.reason[:60]
         )
-    console.print(table)
+    show_table(table)
 
 
 @limits_app.command()

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from samoflow.cli.common import show_table
 from samoflow.health.monitor import Monitor, SessionCheck, summarize, sweep
 from samoflow.notices.notice import Notice
 from samoflow.project import ProjectError, load_config
@@ -34,7 +35,7 @@ def show_checks(checks: list[SessionCheck], *, every_session: bool) -> None:
         table = Table("session", "verdict", "pid", "detail")
         for check in checks:
             table.add_row(check.session, check.verdict, str(check.pid or ""), check.detail[:100])
-        console.print(table)
+        show_table(table, console)
         return
     for line in summarize(checks):
         console.print(f"{datetime.now():%H:%M:%S} {line}", soft_wrap=True)

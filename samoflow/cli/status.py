@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.live import Live
 from rich.table import Table
 
-from samoflow.cli.common import RepoOption, console, project_config
+from samoflow.cli.common import RepoOption, console, project_config, show_table
 from samoflow.clock import utcnow
 from samoflow.delivery.status import Verification, verification_of
 from samoflow.health.lease import LeaseError, Liveness, liveness, read_lease
@@ -149,7 +149,7 @@ def _watch(sessions_root: Path, interval: float, count: int | None) -> None:
             if shown:
                 time.sleep(interval)
             console.print(f"samoflow status at {utcnow():%Y-%m-%d %H:%M:%S} UTC")
-            console.print(status_table(status_rows(sessions_root)))
+            show_table(status_table(status_rows(sessions_root)))
             shown += 1
     except KeyboardInterrupt:
         return
@@ -171,4 +171,4 @@ def status(
     elif watch:
         _watch(sessions_root, interval, count)
     else:
-        console.print(status_table(status_rows(sessions_root)))
+        show_table(status_table(status_rows(sessions_root)))
