@@ -3,6 +3,7 @@ unreadable overview is named with its fix. Never "empty", never a crash for the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from samoflow.atomic import atomic_write_bytes
@@ -15,12 +16,17 @@ from samoflow.session.history import (
     append_entry,
     iterations,
     parse_history,
+    read_history,
     system_entry,
 )
+from samoflow.session.journal import journal_problem
 from samoflow.session.state import Lifecycle, SessionState, load_state
 
-# Outcomes that decide the lifecycle: the quarantine row keeps them, so a done session stays done.
-KEPT_OUTCOMES = frozenset({Outcome.DONE, Outcome.BLOCKED, Outcome.WAITING})
+# Outcomes that decide the lifecycle: a repair's row keeps them, so a done session stays done
+# and a stopped one stopped.
+KEPT_OUTCOMES = frozenset(
+    {Outcome.DONE, Outcome.BLOCKED, Outcome.WAITING, Outcome.STOPPED, Outcome.PAUSED}
+)
 
 
 class SpecMissingError(ValueError):
@@ -72,7 +78,7 @@ def quarantine_history(files: SessionFiles) -> HistoryEntry | None:
     good, bad, why = split_unreadable(raw)
     if not bad:
         return None
-    quarantine = files.history_quarantine(utcnow().strftime("%Y%m%dT%H%M%S.%fZ"))
+    quarantine = files.history_quarantine(_stamp())
     atomic_write_bytes(quarantine, b"\n".join(bad) + b"\n")  # first: the bad bytes are kept
     entries = parse_history(b"\n".join(good), HISTORY)
     entry = _quarantine_row(entries, len(bad), quarantine.name, why)
@@ -82,8 +88,13 @@ def quarantine_history(files: SessionFiles) -> HistoryEntry | None:
 
 
 def _quarantine_row(entries: list[HistoryEntry], count: int, where: str, why: str) -> HistoryEntry:
-    last = entries[-1] if entries else None
     note = f"quarantined {count} unreadable row(s) of {HISTORY} into {where} ({why})"
+    return _note_row(entries, note)
+
+
+def _note_row(entries: list[HistoryEntry], note: str) -> HistoryEntry:
+    """A system row saying what was repaired; it keeps a done, blocked or waiting lifecycle."""
+    last = entries[-1] if entries else None
     done = [e.iteration for e in iterations(entries)]
     entry = system_entry(
         max(done, default=0), (last.next_phase or last.phase) if last else "init", summary=note
@@ -93,6 +104,25 @@ def _quarantine_row(entries: list[HistoryEntry], count: int, where: str, why: st
                   "for_": last.for_}
         entry = entry.model_copy(update=update)
     return entry
+
+
+def set_aside_broken_journal(files: SessionFiles) -> HistoryEntry | None:
+    """An unreadable `_iteration.json` (a hand edit, a disk error) is moved to
+    `_iteration.json.broken-<time>` and noted in the history; its iteration begins again.
+    Every reader takes such a journal for none (`read_journal`), so nothing crashes on it."""
+    why = journal_problem(files.journal)
+    if why is None:
+        return None
+    aside = files.journal.with_name(f"{files.journal.name}.broken-{_stamp()}")
+    os.replace(files.journal, aside)
+    note = f"set aside an unreadable {files.journal.name} as {aside.name} ({why[:300]})"
+    entry = _note_row(read_history(files.history), note)
+    append_entry(files.history, entry)
+    return entry
+
+
+def _stamp() -> str:
+    return utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def load_state_repaired(files: SessionFiles) -> SessionState:

@@ -148,3 +148,23 @@ def test_an_unreadable_overview_blocks_the_session_with_the_reason(repo: Path) -
     assert SessionFiles(files.root).overview.is_dir()
     (row,) = json.loads(samoflow("status", "--json", repo=repo).stdout)
     assert row["state"] == Lifecycle.BLOCKED.value
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_an_unreadable_journal_is_set_aside_and_the_session_finishes(repo: Path) -> None:
+    files = new_session(repo, name="scrawl")
+    files.journal.write_text("garbage{", encoding="utf-8")  # a hand edit of `_iteration.json`
+
+    status = samoflow("status", repo=repo)
+    ran = samoflow("run", "--session", "scrawl", repo=repo)
+
+    assert status.returncode == 0 and "scrawl" in status.stdout, status.stdout + status.stderr
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Traceback" not in ran.stdout + ran.stderr
+    (aside,) = files.root.glob("_iteration.json.broken-*")
+    assert aside.read_text(encoding="utf-8") == "garbage{"  # kept as it was
+    entries = read_history(files.history)
+    notes = [e.summary or "" for e in entries if e.kind is EntryKind.SYSTEM]
+    assert sum(aside.name in note for note in notes) == 1
+    assert entries[-1].outcome == "done"
+    assert [e.iteration for e in iterations(entries)] == list(range(1, 9))  # each once
