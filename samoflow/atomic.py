@@ -96,6 +96,15 @@ def _sync_data(fd: int) -> None:
     sync(fd)
 
 
+def model_problem(path: Path, model: type[BaseModel]) -> str | None:
+    """Why the file at `path` is not a readable `model`, or None (readable, or none there)."""
+    try:
+        read_model(path, model)
+    except (ValueError, OSError) as error:
+        return " ".join(str(error).split())
+    return None
+
+
 def read_model(path: Path, model: type[ModelT]) -> ModelT | None:
     """The model stored at `path`, or None when there is no file (a broken one raises)."""
     try:

@@ -101,7 +101,7 @@ def convoy(
         console.print(f"Prefect's log: {log} (or --verbose)", highlight=False, soft_wrap=True)
     try:
         with (
-            prefect_logs_to(None if verbose else log),
+            prefect_logs_to(None if verbose else log, until_exit=True),
             console.status(f"convoy {prepared.name} running (Ctrl-C stops; re-run continues)"),
         ):
             record = cast(

@@ -33,8 +33,12 @@ def interactive(out: Console = console) -> bool:
 
 
 @contextlib.contextmanager
-def prefect_logs_to(log_file: Path | None) -> Iterator[None]:
-    """Prefect's console handlers write to `log_file` while the block runs (None: unchanged)."""
+def prefect_logs_to(log_file: Path | None, *, until_exit: bool = False) -> Iterator[None]:
+    """Prefect's console handlers write to `log_file` while the block runs (None: unchanged).
+
+    `until_exit`: and after it, to the end of the process (a command's last run): Prefect's
+    workers still log as they drain at exit ("EventsWorker - Still processing items"),
+    which would otherwise reach the terminal after the command's own last lines."""
     if log_file is None:
         yield
         return
@@ -53,10 +57,11 @@ def prefect_logs_to(log_file: Path | None) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, handler in swapped:
-            logger.removeHandler(to_file)
-            logger.addHandler(handler)
-        to_file.close()
+        if not until_exit:  # else logging's own shutdown closes the file at exit
+            for logger, handler in swapped:
+                logger.removeHandler(to_file)
+                logger.addHandler(handler)
+            to_file.close()
 
 
 def _all_loggers() -> list[logging.Logger]:

@@ -31,7 +31,7 @@ from samoflow.cli.common import (
 )
 from samoflow.cli.output import follow_session, prefect_logs_to, while_following
 from samoflow.delivery.status import verification_of
-from samoflow.health.lease import running_elsewhere
+from samoflow.health.lease import LeaseError, running_elsewhere
 from samoflow.names import validate_slug
 from samoflow.project import ProjectConfig, load_config
 from samoflow.serve.reach import Route, Source
@@ -63,7 +63,7 @@ def run_session_in_process(files: SessionFiles, verbose: bool = False) -> Route:
         log = files.orchestrator_log
         console.print(f"Prefect's log: {log} (or --verbose)", highlight=False, soft_wrap=True)
     with (
-        prefect_logs_to(None if verbose else files.orchestrator_log),
+        prefect_logs_to(None if verbose else files.orchestrator_log, until_exit=True),
         console.status(f"session {files.name} running (Ctrl-C stops; it resumes later)"),
     ):
         while_following(
@@ -118,7 +118,7 @@ def run(
         return
     try:
         route = run_session_in_process(files, verbose)
-    except SpecMissingError as error:  # deleted while it ran: the flow stopped, say why
+    except (SpecMissingError, LeaseError) as error:  # deleted while it ran; held elsewhere
         fail(str(error))
     _report_run(files, route)
 
@@ -180,7 +180,7 @@ def _open_or_create(
         for note in creation_notes(files):  # recorded in the history too
             console.print(f"[yellow]warning:[/yellow] {note}", soft_wrap=True)
         return files
-    except USER_ERRORS as error:
+    except (*USER_ERRORS, LeaseError) as error:  # LeaseError: an unreadable lease
         fail(str(error))
 
 

@@ -43,7 +43,7 @@ from samoflow.session.repair import (
     block_if_overview_unreadable,
     load_state_repaired,
     require_spec,
-    set_aside_broken_journal,
+    set_aside_unreadable,
 )
 from samoflow.session.spec import read_spec
 from samoflow.session.state import (
@@ -165,13 +165,13 @@ def run_session_flow(session_dir: str) -> SessionReport:
 def check_session_files(files: SessionFiles) -> SessionState:
     """Before every act: the spec is there, broken history rows are quarantined, an
     unreadable overview blocks the session with the reason (never a crash loop), an
-    unreadable journal is set aside, and the rest of a conclusion a crash cut off after its
-    history row is done."""
+    unreadable journal or handoff is set aside, and the rest of a conclusion a crash cut
+    off after its history row is done."""
     require_spec(files)
     state = load_state_repaired(files)
     blocked = block_if_overview_unreadable(files, state)
     if blocked is None:
-        if set_aside_broken_journal(files) is not None:
+        if set_aside_unreadable(files):
             state = load_state(files)
         finish_recorded_iteration(files, state)
         return state

@@ -80,7 +80,11 @@ def read_lease(path: Path) -> Lease | None:
     try:
         return read_model(path, Lease)
     except ValidationError as error:
-        raise LeaseError(f"{path} is unreadable: {error}") from error
+        why = " ".join(str(error).split())
+        raise LeaseError(
+            f"{path} is unreadable ({why[:200]}): if no samoflow process runs this session "
+            f"(`samoflow status`), delete that file and run again"
+        ) from error
 
 
 def write_lease(path: Path, lease: Lease) -> None:

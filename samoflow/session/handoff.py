@@ -28,8 +28,12 @@ def save_handoff(path: Path, record: HandoffRecord) -> None:
 
 
 def pending_handoff(path: Path) -> HandoffRecord | None:
-    """The handoff a fresh agent still has to pick up, if any."""
-    record = read_model(path, HandoffRecord)
+    """The handoff a fresh agent still has to pick up, if any; an unreadable one (a hand
+    edit) is none, and the orchestrator sets it aside before its next act (repair.py)."""
+    try:
+        record = read_model(path, HandoffRecord)
+    except (ValueError, OSError):
+        return None
     return record if record is not None and record.consumed_by_iteration is None else None
 
 

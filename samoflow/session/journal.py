@@ -33,20 +33,12 @@ class IterationJournal(BaseModel):
 
 def read_journal(path: Path) -> IterationJournal | None:
     """The iteration in flight, or None: none there, or one nobody can read (a hand edit),
-    which the orchestrator sets aside before its next act (`set_aside_broken_journal`)."""
+    which the orchestrator sets aside before its next act (`set_aside_unreadable`)."""
     try:
         return read_model(path, IterationJournal)
     except (ValueError, OSError):
         return None
 
-
-def journal_problem(path: Path) -> str | None:
-    """Why the journal at `path` cannot be read, or None (readable, or none there)."""
-    try:
-        read_model(path, IterationJournal)
-    except (ValueError, OSError) as error:
-        return str(error).replace("\n", " ")
-    return None
 
 
 def write_journal(path: Path, journal: IterationJournal) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from samoflow.atomic import atomic_write_bytes
+from samoflow.atomic import atomic_write_bytes, model_problem
 from samoflow.clock import utcnow
 from samoflow.session.files import HISTORY, SPEC, SessionFiles
+from samoflow.session.handoff import HandoffRecord
 from samoflow.session.history import (
     HistoryEntry,
     HistoryError,
@@ -19,7 +20,7 @@ from samoflow.session.history import (
     read_history,
     system_entry,
 )
-from samoflow.session.journal import journal_problem
+from samoflow.session.journal import IterationJournal
 from samoflow.session.state import Lifecycle, SessionState, load_state
 
 # Outcomes that decide the lifecycle: a repair's row keeps them, so a done session stays done
@@ -106,19 +107,26 @@ def _note_row(entries: list[HistoryEntry], note: str) -> HistoryEntry:
     return entry
 
 
-def set_aside_broken_journal(files: SessionFiles) -> HistoryEntry | None:
-    """An unreadable `_iteration.json` (a hand edit, a disk error) is moved to
-    `_iteration.json.broken-<time>` and noted in the history; its iteration begins again.
-    Every reader takes such a journal for none (`read_journal`), so nothing crashes on it."""
-    why = journal_problem(files.journal)
-    if why is None:
-        return None
-    aside = files.journal.with_name(f"{files.journal.name}.broken-{_stamp()}")
-    os.replace(files.journal, aside)
-    note = f"set aside an unreadable {files.journal.name} as {aside.name} ({why[:300]})"
-    entry = _note_row(read_history(files.history), note)
-    append_entry(files.history, entry)
-    return entry
+def set_aside_unreadable(files: SessionFiles) -> list[HistoryEntry]:
+    """An unreadable `_iteration.json` or `_handoff.json` (a hand edit, a disk error) is
+    moved to `<name>.broken-<time>`, bytes kept, and noted in the history. Every reader
+    takes such a file for none, so nothing crashes on it: the journal's iteration begins
+    again; without its handoff the next agent starts from `_overview.md`."""
+    noted = []
+    for path, model, then in (
+        (files.journal, IterationJournal, "its iteration begins again"),
+        (files.handoff, HandoffRecord, "the next agent starts from the overview"),
+    ):
+        why = model_problem(path, model)
+        if why is None:
+            continue
+        aside = path.with_name(f"{path.name}.broken-{_stamp()}")
+        os.replace(path, aside)
+        note = f"set aside an unreadable {path.name} as {aside.name} ({why[:300]}); {then}"
+        entry = _note_row(read_history(files.history), note)
+        append_entry(files.history, entry)
+        noted.append(entry)
+    return noted
 
 
 def _stamp() -> str:

@@ -168,3 +168,30 @@ def test_an_unreadable_journal_is_set_aside_and_the_session_finishes(repo: Path)
     assert sum(aside.name in note for note in notes) == 1
     assert entries[-1].outcome == "done"
     assert [e.iteration for e in iterations(entries)] == list(range(1, 9))  # each once
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_an_unreadable_handoff_is_set_aside_and_the_session_finishes(repo: Path) -> None:
+    files = new_session(repo, name="torn")
+    files.handoff.write_text("[1, 2", encoding="utf-8")
+
+    ran = samoflow("run", "--session", "torn", repo=repo)
+
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Traceback" not in ran.stdout + ran.stderr
+    (aside,) = files.root.glob("_handoff.json.broken-*")
+    assert aside.read_text(encoding="utf-8") == "[1, 2"
+    notes = [e.summary or "" for e in read_history(files.history) if e.kind is EntryKind.SYSTEM]
+    assert sum(aside.name in note and "starts from the overview" in note for note in notes) == 1
+
+
+def test_an_unreadable_lease_is_refused_in_one_line_with_the_fix(repo: Path) -> None:
+    files = new_session(repo, name="leased")
+    files.lease.write_text("garbage{", encoding="utf-8")
+
+    ran = samoflow("run", "--session", "leased", repo=repo)
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert "_lease.json is unreadable" in ran.stdout and "delete that file" in ran.stdout
+    assert files.lease.read_text(encoding="utf-8") == "garbage{"  # never guessed away

@@ -66,24 +66,32 @@ def test_a_summary_holding_a_line_separator_stays_one_row(tmp_path: Path) -> Non
     assert entry.summary == "first\u2028second\x1cthird"
 
 
-def test_an_unreadable_journal_is_set_aside_noted_and_read_as_none(tmp_path: Path) -> None:
-    from samoflow.session.journal import journal_problem, read_journal
-    from samoflow.session.repair import set_aside_broken_journal
+def test_an_unreadable_journal_or_handoff_is_set_aside_and_noted(tmp_path: Path) -> None:
+    from samoflow.atomic import model_problem
+    from samoflow.session.handoff import HandoffRecord, pending_handoff
+    from samoflow.session.journal import IterationJournal, read_journal
+    from samoflow.session.repair import set_aside_unreadable
 
     files = SessionFiles(tmp_path)
     append_entry(files.history, row(1))
     append_entry(files.history, HistoryEntry(
         iteration=2, phase="init", outcome=Outcome.BLOCKED, next_phase="init", reason="a key"))
     files.journal.write_text('{"iteration": 3, "pha', encoding="utf-8")
+    files.handoff.write_text("[1, 2", encoding="utf-8")
     assert read_journal(files.journal) is None  # no reader crashes on it (status, monitor)
-    assert journal_problem(files.journal) is not None
+    assert pending_handoff(files.handoff) is None  # nor the prompt for the next agent
+    assert model_problem(files.journal, IterationJournal) is not None
+    assert model_problem(files.handoff, HandoffRecord) is not None
 
-    noted = set_aside_broken_journal(files)
+    journal_note, handoff_note = set_aside_unreadable(files)
 
-    assert noted is not None and not files.journal.exists()
-    (aside,) = tmp_path.glob("_iteration.json.broken-*")
-    assert aside.read_text(encoding="utf-8") == '{"iteration": 3, "pha'  # kept, not lost
-    assert aside.name in (noted.summary or "") and "unreadable" in (noted.summary or "")
+    assert not files.journal.exists() and not files.handoff.exists()
+    (journal_aside,) = tmp_path.glob("_iteration.json.broken-*")
+    (handoff_aside,) = tmp_path.glob("_handoff.json.broken-*")
+    assert journal_aside.read_text(encoding="utf-8") == '{"iteration": 3, "pha'  # kept
+    assert handoff_aside.read_text(encoding="utf-8") == "[1, 2"
+    assert journal_aside.name in (journal_note.summary or "")
+    assert handoff_aside.name in (handoff_note.summary or "")
     state = load_state(files)
     assert state.lifecycle is Lifecycle.BLOCKED and state.reason == "a key"  # kept as it was
-    assert set_aside_broken_journal(files) is None  # nothing left to set aside
+    assert set_aside_unreadable(files) == []  # nothing left to set aside
