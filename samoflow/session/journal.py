@@ -40,7 +40,6 @@ def read_journal(path: Path) -> IterationJournal | None:
         return None
 
 
-
 def write_journal(path: Path, journal: IterationJournal) -> None:
     """Atomic, not fsynced: the journal guards against a crash of this process, which the
     page cache survives. After an OS crash the agent's own signal may be gone too (nothing
