@@ -8,12 +8,13 @@ row that gives the session back the lifecycle it had before (a gate stays a gate
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from samoflow.atomic import atomic_write_model, read_model
+from samoflow.atomic import atomic_write_model, model_problem, read_model
 from samoflow.clock import utcnow
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry, system_entry
@@ -37,11 +38,30 @@ _OUTCOME = {HoldKind.STOP: Outcome.STOPPED, HoldKind.PAUSE: Outcome.PAUSED}
 
 
 def read_hold(files: SessionFiles) -> Hold | None:
-    return read_model(files.hold, Hold)
+    """The request; an unreadable `_hold.json` (a hand edit: `echo stop > _hold.json`) is
+    read as a pause: someone asked to hold, and a pause kills nothing on a guess while it
+    still starts no new iteration. `samoflow stop` makes it a stop; a resume lifts it."""
+    try:
+        return read_model(files.hold, Hold)
+    except (ValueError, OSError):
+        pass  # its bytes are kept (set aside) when a stop replaces it or a resume lifts it
+    try:
+        at = datetime.fromtimestamp(files.hold.stat().st_mtime, UTC)
+    except OSError:
+        at = utcnow()
+    return Hold(kind=HoldKind.PAUSE, by=f"an unreadable {files.hold.name}", at=at)
+
+
+def _set_aside_unreadable(files: SessionFiles) -> None:
+    """Before the request is replaced or lifted: its bytes are kept next to it."""
+    if model_problem(files.hold, Hold) is not None:
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
+        os.replace(files.hold, files.hold.with_name(f"{files.hold.name}.broken-{stamp}"))
 
 
 def request_hold(files: SessionFiles, kind: HoldKind, by: str) -> Hold:
     """A stop is never weakened into a pause by a later request."""
+    _set_aside_unreadable(files)
     held = read_hold(files)
     if held is not None and (held.kind is HoldKind.STOP or held.kind is kind):
         return held
@@ -101,6 +121,7 @@ def resumed_entry(state: SessionState, by: str) -> HistoryEntry:
 
 def lift_hold(files: SessionFiles, by: str) -> bool:
     """Remove the request and record the resume; True when the session was held."""
+    _set_aside_unreadable(files)
     files.hold.unlink(missing_ok=True)
     state = load_state(files)
     if state.lifecycle not in HELD:

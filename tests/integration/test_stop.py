@@ -148,6 +148,37 @@ def test_pause_lets_the_iteration_end_holds_and_resume_goes_on(
     wait_until(lambda: not files.lease.exists(), 60, "the resumed orchestrator to let go")
 
 
+def test_an_unreadable_hold_written_mid_run_is_a_pause_and_resume_keeps_its_bytes(
+    repo: Path, tmp_path: Path
+) -> None:
+    files = SessionFiles(load_config(repo).sessions / "scribbled")
+    path = scenario(tmp_path, waits_for(files.root / "release"))
+    log = tmp_path / "run.log"
+    with run_session(repo, "scribbled", path, log) as run:
+        wait_until(lambda: agent_pid(files) is not None, 180, "the agent of iteration 1")
+        agent = agent_pid(files)
+        files.hold.write_text("stop\n", encoding="utf-8")  # by hand, not samoflow's format
+        (files.root / "release").touch()
+        wait_until(lambda: run.poll() is not None, 120, "the orchestrator to end its run")
+    said = log.read_text(encoding="utf-8")
+    assert run.returncode == 1 and "reason: paused by an unreadable _hold.json" in said, said
+    assert "Traceback" not in said
+    assert agent is not None and not group_alive(agent)
+    rows = read_history(files.history)
+    assert [r.iteration for r in rows if r.kind is EntryKind.ITERATION] == [1]  # it finished
+    assert rows[-1].outcome is Outcome.PAUSED
+    assert "paused by an unreadable _hold.json" in (rows[-1].summary or "")
+    assert_left_alone_by_the_monitor(files)
+    status = cli("status", "--repo", str(repo))
+    assert status.returncode == 0 and "paused" in status.stdout, status.stdout + status.stderr
+    resumed = cli("run", "--session", "scribbled", "--repo", str(repo), "--local", timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert load_state(files).lifecycle is Lifecycle.DONE
+    (aside,) = files.root.glob("_hold.json.broken-*")
+    assert aside.read_text(encoding="utf-8") == "stop\n"
+    assert not files.hold.exists()
+
+
 @pytest.mark.slow
 def test_stop_all_stops_every_member_of_a_running_convoy(repo: Path, tmp_path: Path) -> None:
     from tests.support.convoys import write_plan

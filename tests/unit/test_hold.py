@@ -6,7 +6,14 @@ from pathlib import Path
 
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry, read_history
-from samoflow.session.hold import HoldKind, lift_hold, read_hold, record_hold, request_hold
+from samoflow.session.hold import (
+    HoldKind,
+    lift_hold,
+    read_hold,
+    record_hold,
+    request_hold,
+    stop_requested,
+)
 from samoflow.session.state import Lifecycle, load_state
 
 
@@ -49,3 +56,20 @@ def test_nothing_is_recorded_for_a_finished_session(tmp_path: Path) -> None:
     append_entry(files.history, HistoryEntry(iteration=4, phase="done", outcome=Outcome.DONE))
     assert record_hold(files, request_hold(files, HoldKind.PAUSE, "ann")) is False
     assert load_state(files).lifecycle is Lifecycle.DONE
+
+
+def test_an_unreadable_hold_is_a_pause_a_stop_replaces_it_and_its_bytes_are_kept(
+    tmp_path: Path,
+) -> None:
+    files = waiting_session(tmp_path)
+    files.hold.write_text('{"kind": "halt"', encoding="utf-8")
+    held = read_hold(files)
+    assert held is not None and held.kind is HoldKind.PAUSE
+    assert held.by == "an unreadable _hold.json"
+    assert not stop_requested(files)  # a guess never kills the running agent
+
+    stop = request_hold(files, HoldKind.STOP, "ann")
+
+    assert stop.kind is HoldKind.STOP and read_hold(files) == stop
+    (aside,) = files.root.glob("_hold.json.broken-*")
+    assert aside.read_text(encoding="utf-8") == '{"kind": "halt"'
