@@ -19,8 +19,8 @@ def choose_agent(kind: AgentKind | None, command: str | None) -> tuple[AgentKind
         return AgentKind.CLAUDE, find_claude(command)
     except FileNotFoundError as error:
         why = "samoflow runs Claude Code by default, but " if kind is None else ""
+        # The binary's own error already says how to install it or point at it.
         raise NoAgentError(
-            f"{why}{error}. Install it with `npm install -g @anthropic-ai/claude-code` (or set "
-            "SAMOFLOW_CLAUDE_BIN), or pass `--agent scripted` on purpose: samoflow's demo agent, "
+            f"{why}{error}; or pass `--agent scripted` on purpose: samoflow's demo agent, "
             "which commits demo files into the repository"
         ) from error

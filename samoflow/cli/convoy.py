@@ -146,7 +146,8 @@ def _report(record: ConvoyRecord, route: Route) -> None:
     console.print(f"Prefect UI:         {ui_hint(route)}", highlight=False, soft_wrap=True)
     if record.notice is not None:
         sent = record.notice.sent_at
-        console.print(f"completion notice: {'sent ' + str(sent) if sent else 'queued (retried)'}")
+        told = f"sent {sent:%Y-%m-%d %H:%M:%S} UTC" if sent else "queued (retried)"
+        console.print(f"completion notice:  {told}", highlight=False)
     clean = cleanly_done(record)
     if not record.complete:
         console.print("some members are not finished: run the same command again to continue")
