@@ -38,7 +38,7 @@ from samoflow.serve.reach import Route, Source
 from samoflow.session.files import SessionFiles, is_session_dir
 from samoflow.session.hold import lift_hold
 from samoflow.session.repair import SpecMissingError, load_state_repaired
-from samoflow.session.spec import AgentKind, AgentSpec
+from samoflow.session.spec import AgentKind, AgentSpec, read_spec
 from samoflow.session.state import Lifecycle, report_of
 from samoflow.session.store import (
     create_session,
@@ -194,6 +194,10 @@ def _report_run(files: SessionFiles, route: Route) -> None:
         console.print(f"reason: {report.reason}", highlight=False, soft_wrap=True)
     verification = verification_of(files)
     console.print(f"verified: {verification.verified}", highlight=False)
+    spec = read_spec(files.spec)  # where the work is: what a user opens next
+    console.print(
+        f"work: branch {spec.branch} in {spec.working_dir}", highlight=False, soft_wrap=True
+    )
     if verification.pull_request_url:
         console.print(
             f"pull request: {verification.pull_request_url}", highlight=False, soft_wrap=True

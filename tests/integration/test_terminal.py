@@ -38,6 +38,8 @@ def test_a_session_prints_one_line_per_iteration_and_no_prefect_log(repo: Path) 
     iterations = [row for row in rows if row[2] != "answered"]  # the two gates, by policy
     assert [row[0] for row in iterations] == [f"#{n}" for n in range(1, 9)]
     assert iterations[-1][1:3] == ["done", "done"]
+    worktree = repo / ".samoflow/worktrees/add-a-greeting"
+    assert f"work: branch samoflow/add-a-greeting in {worktree}\n" in shown  # where to look
     assert f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}\n" in shown
     log = repo / ".samoflow/sessions/add-a-greeting/_logs/orchestrator.log"
     assert "Finished in state Completed" in log.read_text(encoding="utf-8")
