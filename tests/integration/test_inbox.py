@@ -185,9 +185,14 @@ def test_send_from_the_cli_waits_in_prefect_until_the_session_runs(repo: Path) -
     )
     result = samoflow(repo, "later", "hello from the CLI")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "#1" in result.stdout
+    assert "#1" in result.stdout and "note:" not in result.stdout  # a new session reads it
     session_flow(str(files.root))
     assert echoed(files, "hello from the CLI") == 1
+    late = samoflow(repo, "later", "are you there?")
+    assert late.returncode == 0 and "#2" in late.stdout, late.stdout + late.stderr
+    said = " ".join(late.stdout.split())
+    assert "later is blocked: its next iteration reads it, after `samoflow run --session later`" \
+        in said
 
 
 def exchanging(peer: str) -> str:
