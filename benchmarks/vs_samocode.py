@@ -140,6 +140,10 @@ def main(loops: int = 20, rounds: int = 3) -> None:
     samocode_dir = os.environ.get("SAMOCODE_DIR")
     if not samocode_dir:
         print("SAMOCODE_DIR is not set: the samocode column is skipped (fetch Yuvasee/samocode)")
+    elif not (Path(samocode_dir) / "main.py").is_file():
+        # Asked for, but not there: no half table, and no traceback from the first round.
+        sys.exit(f"SAMOCODE_DIR={samocode_dir} holds no samocode checkout (no main.py): "
+                 "clone Yuvasee/samocode there, or unset SAMOCODE_DIR to skip its column")
     samoflow = samoflow_runner(folder, agent, loops)
     samocode_runs: list[tuple[float, int]] = []
     samoflow_runs: list[tuple[float, int]] = []
