@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -194,10 +195,11 @@ def _report_run(files: SessionFiles, route: Route) -> None:
         console.print(f"reason: {report.reason}", highlight=False, soft_wrap=True)
     verification = verification_of(files)
     console.print(f"verified: {verification.verified}", highlight=False)
-    spec = read_spec(files.spec)  # where the work is: what a user opens next
-    console.print(
-        f"work: branch {spec.branch} in {spec.working_dir}", highlight=False, soft_wrap=True
-    )
+    with contextlib.suppress(OSError, ValueError):  # a spec deleted mid-run was reported
+        spec = read_spec(files.spec)  # where the work is: what a user opens next
+        console.print(
+            f"work: branch {spec.branch} in {spec.working_dir}", highlight=False, soft_wrap=True
+        )
     if verification.pull_request_url:
         console.print(
             f"pull request: {verification.pull_request_url}", highlight=False, soft_wrap=True
