@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -26,14 +27,63 @@ USER_ERRORS = (InvalidNameError, SessionError, RepoError, ProjectError, Scenario
 RepoOption = Annotated[Path, typer.Option("--repo", help="The project's git repository.")]
 
 
-def show_table(table: Table, on: Console = console) -> None:
-    """A table in a terminal; elsewhere (a pipe, CI, a log file) one plain line a row: there
-    a table is cut to 80 columns and each cell wrapped over several lines."""
+def show_table(table: Table, on: Console = console, drop_first: Sequence[str] = ()) -> None:
+    """A table in a terminal, fitted to its width; elsewhere (a pipe, CI, a log file) one
+    plain line a row: there a table is cut to 80 columns and each cell wrapped over lines."""
     if on.is_terminal:
-        on.print(table)
+        fitted, hidden = fit_to_width(table, on.width, drop_first)
+        on.print(fitted)
+        if hidden:
+            on.print(f"[dim]not shown at this width: {', '.join(hidden)} (a wider terminal, "
+                     "or a pipe, shows every column)[/dim]", highlight=False)
         return
     for line in plain_rows(table) or ["(none)"]:
         on.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+# A box table spends 3 characters a column on its border and padding, and 1 at the end.
+_BORDER_PER_COLUMN = 3
+# What the last column (the free text: a note, a reason) is given before others are dropped.
+_LAST_COLUMN_AT_LEAST = 24
+
+
+def fit_to_width(
+    table: Table, width: int, drop_first: Sequence[str] = ()
+) -> tuple[Table, list[str]]:
+    """The columns a terminal of `width` can show whole, and the headers left out.
+
+    Columns with nothing to say (every cell empty or "-") go first, then those named in
+    `drop_first`, in order, until the rest fits. The first column (what the row is) never
+    wraps or is cut; the others do not wrap, and the last one, the free text, wraps in what
+    is left. Cutting every cell to "sess…" at 80 columns showed nothing at all."""
+    headers = [_plain(column.header) for column in table.columns]
+    cells = [list(column.cells) for column in table.columns]
+    texts = [[_plain(cell) for cell in column] for column in cells]
+    keep = [n for n, column in enumerate(texts)
+            if n == 0 or not column or any(text not in ("", "-") for text in column)]
+
+    def needed(kept: list[int]) -> int:
+        widths = [max([Text(headers[n]).cell_len, *(Text(t).cell_len for t in texts[n])])
+                  for n in kept]
+        if len(kept) > 1:
+            widths[-1] = min(widths[-1], _LAST_COLUMN_AT_LEAST)
+        return sum(widths) + _BORDER_PER_COLUMN * len(kept) + 1
+
+    for header in drop_first:
+        if needed(keep) <= width:
+            break
+        keep = [n for n in keep if headers[n] != header or n == 0]
+    fitted = Table(title=table.title, show_lines=table.show_lines)
+    for n in keep:
+        column = table.columns[n]
+        last = n == keep[-1] and len(keep) > 1
+        fitted.add_column(column.header, justify=column.justify, style=column.style,
+                          no_wrap=not last, overflow="fold" if last else "ellipsis",
+                          min_width=needed([n]) - _BORDER_PER_COLUMN - 1 if n == 0 else None)
+    for row in zip(*(cells[n] for n in keep), strict=True):
+        fitted.add_row(*row)
+    hidden = [headers[n] for n in range(len(headers)) if n not in keep]
+    return fitted, [h for h in hidden if any(t not in ("", "-") for t in texts[headers.index(h)])]
 
 
 def plain_rows(table: Table) -> list[str]:

@@ -16,6 +16,7 @@ from samoflow.cli.common import (
     RepoOption,
     console,
     fail,
+    fit_to_width,
     project_config,
     reach_prefect,
     run_link,
@@ -23,7 +24,12 @@ from samoflow.cli.common import (
     start_deployment_run,
     ui_hint,
 )
-from samoflow.cli.output import follow_convoy, prefect_logs_to, while_following
+from samoflow.cli.output import (
+    MEMBER_DROP_FIRST,
+    follow_convoy,
+    prefect_logs_to,
+    while_following,
+)
 from samoflow.convoy.announcement import cleanly_done, merge_summary
 from samoflow.convoy.record import (
     ConvoyError,
@@ -137,7 +143,7 @@ def _summary_lines(record: ConvoyRecord) -> list[str]:
 
 def _report(record: ConvoyRecord, route: Route) -> None:
     if console.is_terminal:
-        console.print(_summary(record))
+        console.print(fit_to_width(_summary(record), console.width, MEMBER_DROP_FIRST)[0])
     else:
         for line in _summary_lines(record):
             console.print(line, highlight=False, soft_wrap=True, markup=False)

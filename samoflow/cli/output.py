@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from samoflow.cli.common import console
+from samoflow.cli.common import console, fit_to_width
 from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord, read_convoy
 from samoflow.delivery.status import verification_of
 from samoflow.session.files import SessionFiles
@@ -105,6 +105,11 @@ def _print_new_entries(files: SessionFiles, shown: int) -> int:
     return len(entries)
 
 
+# In a narrow terminal: what goes first (the member, its state and the note always stay).
+MEMBER_DROP_FIRST = ("cost $", "iteration", "iterations", "merge queue", "phase", "verified",
+                     "merge")
+
+
 def member_table(record: ConvoyRecord) -> Table:
     table = Table("member", "state", "phase", "iteration", "cost $", "merge", "verified", "note")
     for member in record.members:
@@ -149,12 +154,15 @@ def _read(path: Path) -> ConvoyRecord | None:
 
 
 def _live_convoy(path: Path, stop: threading.Event) -> None:
+    def fitted(record: ConvoyRecord) -> Table:
+        return fit_to_width(member_table(record), console.width, MEMBER_DROP_FIRST)[0]
+
     record = _read(path)
-    with Live(member_table(record) if record else "", console=console, transient=True) as live:
+    with Live(fitted(record) if record else "", console=console, transient=True) as live:
         while not stop.wait(POLL_SECONDS):
             record = _read(path)
             if record is not None:
-                live.update(member_table(record))
+                live.update(fitted(record))
 
 
 def _plain_convoy(path: Path, stop: threading.Event) -> None:

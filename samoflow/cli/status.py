@@ -87,13 +87,16 @@ def status_rows(sessions_root: Path) -> list[StatusRow]:
     return [status_row(SessionFiles(sessions_root / name)) for name in names]
 
 
+# In a narrow terminal: what goes first (the session, its state and the note always stay).
+STATUS_DROP_FIRST = ("tokens in/out", "context", "pull request", "cost $", "iterations",
+                     "phase", "verified")
+
+
 def status_table(rows: list[StatusRow]) -> Table:
     table = Table(
         "session", "state", "phase", "iterations", "cost $", "tokens in/out", "context",
         "verified", "pull request", "note",
     )
-    for column in table.columns:
-        column.overflow = "ellipsis"  # when the terminal is narrow too: cut visibly
     for row in rows:
         table.add_row(clip(row.session, NAME_WIDTH), row.state, *_figures(row),
                       clip(row.note, NOTE_WIDTH))
@@ -149,7 +152,7 @@ def _watch(sessions_root: Path, interval: float, count: int | None) -> None:
             if shown:
                 time.sleep(interval)
             console.print(f"samoflow status at {utcnow():%Y-%m-%d %H:%M:%S} UTC")
-            show_table(status_table(status_rows(sessions_root)))
+            show_table(status_table(status_rows(sessions_root)), drop_first=STATUS_DROP_FIRST)
             shown += 1
     except KeyboardInterrupt:
         return
@@ -171,4 +174,4 @@ def status(
     elif watch:
         _watch(sessions_root, interval, count)
     else:
-        show_table(status_table(status_rows(sessions_root)))
+        show_table(status_table(status_rows(sessions_root)), drop_first=STATUS_DROP_FIRST)

@@ -39,3 +39,41 @@ def test_in_a_terminal_the_table_stays() -> None:
     out = io.StringIO()
     show_table(_table(), Console(file=out, width=120, force_terminal=True, color_system=None))
     assert "┃ convoy" in out.getvalue() and "nightly" in out.getvalue()
+
+
+def _status_like() -> Table:
+    table = Table("session", "state", "phase", "tokens in/out", "pull request", "verified", "note")
+    table.add_row("add-a-greeting-in-french", "blocked", "implementation", "120000/3400", "-",
+                  "checks red", "the tests need a database that is not running here")
+    table.add_row("b", "done", "done", "10/2", "-", "checks green", "greeting added")
+    return table
+
+
+def _shown(table: Table, width: int, drop_first: tuple[str, ...]) -> list[str]:
+    out = io.StringIO()
+    show_table(table, Console(file=out, width=width, force_terminal=True, color_system=None),
+               drop_first)
+    return out.getvalue().splitlines()
+
+
+def test_a_narrow_terminal_drops_columns_in_order_and_cuts_no_cell() -> None:
+    lines = _shown(_status_like(), 80, ("tokens in/out", "phase", "verified"))
+    assert all(len(line) <= 80 for line in lines)
+    header = next(line for line in lines if "session" in line)
+    assert "tokens" not in header and "pull request" not in header  # dropped, empty
+    assert "state" in header and "note" in header
+    text = "\n".join(lines)
+    assert "add-a-greeting-in-french" in text and "blocked" in text and "…" not in text
+    assert "database" in text and "running here" in text  # the note wraps, never cut
+    hint = " ".join(text[text.index("not shown at this width"):].split())
+    assert hint.startswith("not shown at this width: phase, tokens in/out (")
+    assert "pull request" not in hint  # an empty column is not worth a mention
+
+
+def test_a_wide_terminal_keeps_every_column_that_says_something() -> None:
+    lines = _shown(_status_like(), 200, ("tokens in/out", "phase", "verified"))
+    header = next(line for line in lines if "session" in line)
+    for name in ("state", "phase", "tokens in/out", "verified", "note"):
+        assert name in header
+    assert "pull request" not in header  # every cell "-"
+    assert not any(line.startswith("not shown") for line in lines)
