@@ -18,10 +18,17 @@ from rich.live import Live
 from rich.table import Table
 
 from samoflow.cli.common import console, fit_to_width
-from samoflow.convoy.record import ConvoyError, ConvoyMember, ConvoyRecord, read_convoy
+from samoflow.convoy.record import (
+    ConvoyError,
+    ConvoyMember,
+    ConvoyRecord,
+    MemberState,
+    read_convoy,
+)
 from samoflow.delivery.status import verification_of
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, HistoryError, read_history
+from samoflow.session.state import load_state
 
 LOG_FORMAT = "%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"
 POLL_SECONDS = 0.5
@@ -124,14 +131,40 @@ def _verified(member: ConvoyMember) -> str:
         return "?"  # mid-write or broken: the session's own report says why
 
 
+# A running member's (history identity, (phase, iterations, cost)): read again on a change.
+_PROGRESS: dict[str, tuple[tuple[int, int], tuple[str, int, float]]] = {}
+
+
+def _progress(member: ConvoyMember) -> tuple[str, int, float]:
+    """Phase, iterations and cost: the convoy's record has them once a member ends; while it
+    runs they come from its own history (parsed again only when that file changed)."""
+    recorded = (member.phase, member.iterations, member.cost_usd)
+    if member.state is not MemberState.RUNNING:
+        return recorded
+    files = SessionFiles(Path(member.session_dir))
+    try:
+        info = files.history.stat()
+        identity = (info.st_mtime_ns, info.st_size)
+        known = _PROGRESS.get(member.session_dir)
+        if known is not None and known[0] == identity:
+            return known[1]
+        state = load_state(files)
+    except (HistoryError, OSError, ValueError):
+        return recorded  # not started yet, or mid-write: the record's figures until then
+    live = (state.phase.value, state.last_iteration, state.usage.cost_usd)
+    _PROGRESS[member.session_dir] = (identity, live)
+    return live
+
+
 def _member_cells(member: ConvoyMember) -> tuple[str, ...]:
     merge = member.merge.describe() if member.merge else "-"
+    phase, iterations, cost = _progress(member)
     return (
         member.name,
         member.state.value,
-        member.phase,
-        str(member.iterations),
-        f"{member.cost_usd:.4f}",
+        phase,
+        str(iterations),
+        f"{cost:.4f}",
         merge,
         _verified(member),
         shorten(member.note or "", 40),
