@@ -35,7 +35,10 @@ class ChannelUnavailableError(RuntimeError):
 
 def print_payload(payload: SlackPayload) -> None:
     """The channel when no Slack is configured: the message as Slack would show it."""
-    shown = payload.pretty() if get_settings().print_slack_json else payload.rendered()
+    if get_settings().print_slack_json:
+        shown = payload.pretty()
+    else:  # indented: the message reads as a quoted block among samoflow's own lines
+        shown = "\n".join(f"  │ {line}".rstrip() for line in payload.rendered().splitlines())
     print(f"[samoflow] Slack message (no SlackAlerts block configured):\n{shown}", flush=True)
 
 
