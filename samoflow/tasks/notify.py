@@ -38,7 +38,7 @@ def print_payload(payload: SlackPayload) -> None:
     if get_settings().print_slack_json:
         shown = payload.pretty()
     else:  # indented: the message reads as a quoted block among samoflow's own lines
-        shown = "\n".join(f"  │ {line}".rstrip() for line in payload.rendered().splitlines())
+        shown = "\n".join(f"  > {line}".rstrip() for line in payload.rendered().splitlines())
     print(f"[samoflow] Slack message (no SlackAlerts block configured):\n{shown}", flush=True)
 
 

@@ -42,7 +42,7 @@ def test_without_a_slack_block_the_payload_is_printed(
     session_flow(str(files.root))
     out = capsys.readouterr().out
     assert "Slack message (no SlackAlerts block configured)" in out
-    assert "\n  │ ⛔ samoflow session printed is blocked\n" in out  # as Slack shows it, quoted
+    assert "\n  > ⛔ samoflow session printed is blocked\n" in out  # as Slack shows it, quoted
     assert "Phase: " in out and '"blocks"' not in out  # not the JSON, unless asked
 
 
