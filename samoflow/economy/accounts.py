@@ -176,6 +176,16 @@ def decide(
     return Go.PROBE, status.model_copy(update=claimed)
 
 
+def probe_handed_back(status: AccountStatus, session: str) -> AccountStatus:
+    """The probe's session stops (done, blocked, at a gate) before any agent of it reached the
+    API: the claim goes back, so the next waiter probes now, not after the stale timeout."""
+    if status.state is not AccountState.PROBING or status.probe != session:
+        return status
+    return status.model_copy(
+        update={"state": AccountState.PAUSED, "probe": None, "probe_started": None}
+    )
+
+
 def resumed(status: AccountStatus) -> AccountStatus:
     """The probe got through (or a human resumed it): every session may go again."""
     return status.model_copy(

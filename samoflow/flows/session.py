@@ -244,7 +244,9 @@ def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> Histo
             failure = f"agent failed {settings.iteration_retries + 1} times, last: {error}"
     gate = lambda done_state: run_session_checks(files, done_state)  # noqa: E731
     entry = conclude_iteration(files, state, plan, settings, failure=failure, gate=gate)
-    account_used(files, go, entry.usage)  # a probe that got through resumes its account
+    # A probe that got through resumes its account; one that ran no agent proves nothing.
+    account_used(files, go, entry.usage, reached_api=not plan.signalled,
+                 stops=entry.outcome in STOPS_RUN)
     return entry
 
 

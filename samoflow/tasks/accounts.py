@@ -25,6 +25,7 @@ from samoflow.economy.accounts import (
     decide,
     follower_delay,
     pause_for_limit,
+    probe_handed_back,
     resumed,
 )
 from samoflow.economy.breakers import RATE_LIMIT_NEEDS
@@ -77,6 +78,8 @@ def account_gate(files: SessionFiles, status: AccountStatus | None = None) -> Go
     status = _SEEN[account] = status if status is not None else read_status(account)
     if status.state is AccountState.ACTIVE:
         return Go.GO
+    if status.state is AccountState.PROBING and status.probe == files.name:
+        return Go.PROBE  # its claim is still open: this attempt is the probe
     return wait_for_account(files, account)
 
 
@@ -160,11 +163,20 @@ def _probe_passed(status: AccountStatus, session: str) -> AccountStatus:
     return resumed(status) if probing else status
 
 
-def account_used(files: SessionFiles, go: Go, usage: Usage) -> None:
-    """After an attempt that was not limited: the probe resumes the account; spend counts."""
+def account_used(
+    files: SessionFiles, go: Go, usage: Usage, *, reached_api: bool = True, stops: bool = False
+) -> None:
+    """After an attempt that was not limited: the probe resumes the account; spend counts.
+
+    An iteration concluded from a signal its agent wrote before the limit (`reached_api`
+    False) ran no agent: it proves nothing, so the session's next attempt is still the
+    probe, or, when the run `stops` there, the claim goes back to the waiters."""
     settings = get_settings()
     account = session_account(files)
-    if go is Go.PROBE:
+    if go is Go.PROBE and not reached_api:
+        if stops:
+            update_status(account, lambda s: probe_handed_back(s, files.name))
+    elif go is Go.PROBE:
         before, after = update_status(
             account,
             lambda s: (

@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
+from samoflow.economy.accounts import AccountState
 from samoflow.economy.breakers import RATE_LIMIT_NEEDS
 from samoflow.economy.budget import BudgetLimits, read_limits, write_limits
 from samoflow.flows.session import session_flow
+from samoflow.notices.outbox import NoticeOutbox, QueuedNotice
 from samoflow.project import load_config
 from samoflow.session.history import EntryKind, iterations, read_history
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle
 from samoflow.session.store import create_session
+from samoflow.settings import get_settings
+from samoflow.tasks.account_store import read_status
 from tests.support.sessions import new_session
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -93,3 +98,83 @@ def test_a_rate_limited_attempt_waits_and_reruns_the_same_iteration(
     assert len(waits) == 1 and "waiting 1." in (waits[0].reason or "")
     (iteration,) = iterations(entries)
     assert iteration.iteration == 1 and iteration.attempts == 2  # not failed, not counted twice
+
+
+# Iteration 1's agent signals, then its call is limited; iteration 2's agent gets through.
+SIGNALS_THEN_LIMITED = r"""
+echo "$(date +%s.%N) $SAMOFLOW_ITERATION $SAMOFLOW_ATTEMPT" >> "$SAMOFLOW_SESSION_DIR/calls.log"
+if [ "$SAMOFLOW_ITERATION" = "1" ]; then
+  printf '{"status":"continue","phase":"investigation"}' > "$SAMOFLOW_SESSION_DIR/_signal.json"
+  echo 'SAMOFLOW_RATE_LIMIT {"retry_after_seconds": 1}'; exit 1
+fi
+printf '{"status":"blocked","reason":"probed"}' > "$SAMOFLOW_SESSION_DIR/_signal.json"
+"""
+
+
+def test_a_probe_that_ran_no_agent_is_no_probe_its_next_attempt_is(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's first iteration is concluded from the signal its agent wrote before the
+    limit: no call reached the API, so the account resumes only after its next agent."""
+    account = f"probe-{uuid.uuid4().hex[:6]}"
+    for name, value in {
+        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
+        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    script = tmp_path / "signals-then-limited.sh"
+    script.write_text(SIGNALS_THEN_LIMITED)
+    files = create_session(
+        load_config(repo), name="prober", task="t", dive=None,
+        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    )
+
+    report = session_flow(str(files.root))
+
+    assert report.reason == "probed"
+    calls = [line.split() for line in (files.root / "calls.log").read_text().splitlines()]
+    assert [call[1:] for call in calls] == [["1", "1"], ["2", "1"]]  # iteration 1 ran once
+    entries = read_history(files.history)
+    assert [e.iteration for e in iterations(entries)] == [1, 2]
+    assert sum("this session probes it" in (e.reason or "") for e in entries) == 1
+    sent = NoticeOutbox.for_sessions(load_config(repo).sessions).sent
+    resumed = QueuedNotice.model_validate_json(
+        (sent / f"account-{account}-resumed-1.json").read_text(encoding="utf-8")
+    )
+    assert resumed.queued_at.timestamp() > float(calls[1][0])  # after the agent that got through
+    assert read_status(account).state is AccountState.ACTIVE
+
+
+SIGNALS_BLOCKED_THEN_LIMITED = r"""
+printf '{"status":"blocked","reason":"stopped before the limit"}' \
+  > "$SAMOFLOW_SESSION_DIR/_signal.json"
+echo 'SAMOFLOW_RATE_LIMIT {"retry_after_seconds": 1}'; exit 1
+"""
+
+
+def test_a_probe_whose_run_ends_without_an_agent_hands_the_claim_back(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the other sessions of the account would wait out the stale probe (40 min)."""
+    account = f"probe-{uuid.uuid4().hex[:6]}"
+    for name, value in {
+        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
+        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    script = tmp_path / "blocked-then-limited.sh"
+    script.write_text(SIGNALS_BLOCKED_THEN_LIMITED)
+    files = create_session(
+        load_config(repo), name="leaver", task="t", dive=None,
+        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    )
+
+    report = session_flow(str(files.root))
+
+    assert report.reason == "stopped before the limit"
+    entries = read_history(files.history)
+    assert sum("this session probes it" in (e.reason or "") for e in entries) == 1
+    status = read_status(account)
+    assert status.state is AccountState.PAUSED and status.probe is None  # the next one probes

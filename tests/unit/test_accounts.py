@@ -12,6 +12,7 @@ from samoflow.economy.accounts import (
     account_of,
     decide,
     pause_for_limit,
+    probe_handed_back,
     resumed,
 )
 from samoflow.economy.daily_budget import add_spend, raise_budget
@@ -77,6 +78,18 @@ def test_a_dead_probe_is_taken_over() -> None:
     _, probing = decide(paused, "s1", NOW + timedelta(hours=2), SETTINGS)
     stale = NOW + timedelta(hours=2, seconds=SETTINGS.account_probe_stale_seconds + 1)
     go, taken = decide(probing, "s2", stale, SETTINGS)
+    assert go is Go.PROBE and taken.probe == "s2"
+
+
+def test_a_probe_handed_back_is_claimed_by_the_next_waiter_at_once() -> None:
+    paused = pause_for_limit(AccountStatus(account="a"), RESET, "s1", NOW, SETTINGS)
+    after_reset = NOW + timedelta(hours=2)
+    _, probing = decide(paused, "s1", after_reset, SETTINGS)
+    assert probe_handed_back(probing, "s2") == probing  # only its holder hands it back
+    back = probe_handed_back(probing, "s1")
+    assert back.state is AccountState.PAUSED and back.probe is None
+    assert back.pause_id == paused.pause_id  # the same pause: no second notice
+    go, taken = decide(back, "s2", after_reset, SETTINGS)
     assert go is Go.PROBE and taken.probe == "s2"
 
 
