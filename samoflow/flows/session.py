@@ -56,7 +56,12 @@ from samoflow.session.state import (
 )
 from samoflow.session.store import record_gate_answer
 from samoflow.settings import get_settings
-from samoflow.tasks.accounts import account_gate, account_limited, account_used
+from samoflow.tasks.accounts import (
+    account_gate,
+    account_limited,
+    account_used,
+    hand_back_probe,
+)
 from samoflow.tasks.before_attempt import look_before_attempt
 from samoflow.tasks.checks import run_session_checks
 from samoflow.tasks.convoy import prepare_worker_convoy
@@ -237,6 +242,7 @@ def run_one_iteration(files: SessionFiles, state: SessionState, go: Go) -> Histo
             account_limited(files, limited.limit)
             return None
         except AgentStoppedError:
+            hand_back_probe(files, go)  # a stopped probe proves nothing
             return None  # a human's stop: the loop records it and ends the run
         except IterationBlockedError as stopped:
             failure = str(stopped)  # a stall's or the workspace's block: its reason, no retry

@@ -163,6 +163,13 @@ def _probe_passed(status: AccountStatus, session: str) -> AccountStatus:
     return resumed(status) if probing else status
 
 
+def hand_back_probe(files: SessionFiles, go: Go) -> None:
+    """The probe's run ends without an answer from the API (a human's stop, a signal written
+    before the limit): the next waiter probes now, not after the stale-probe timeout."""
+    if go is Go.PROBE:
+        update_status(session_account(files), lambda s: probe_handed_back(s, files.name))
+
+
 def account_used(
     files: SessionFiles, go: Go, usage: Usage, *, reached_api: bool = True, stops: bool = False
 ) -> None:
@@ -175,7 +182,7 @@ def account_used(
     account = session_account(files)
     if go is Go.PROBE and not reached_api:
         if stops:
-            update_status(account, lambda s: probe_handed_back(s, files.name))
+            hand_back_probe(files, go)
     elif go is Go.PROBE:
         before, after = update_status(
             account,

@@ -178,3 +178,48 @@ def test_a_probe_whose_run_ends_without_an_agent_hands_the_claim_back(
     assert sum("this session probes it" in (e.reason or "") for e in entries) == 1
     status = read_status(account)
     assert status.state is AccountState.PAUSED and status.probe is None  # the next one probes
+
+
+# Limited at its first attempt; its second (the probe) hangs until a human stops it.
+LIMITED_THEN_HANGS = r"""
+echo "$SAMOFLOW_ATTEMPT" >> "$SAMOFLOW_SESSION_DIR/calls.log"
+if [ "$SAMOFLOW_ATTEMPT" = "1" ]; then
+  echo 'SAMOFLOW_RATE_LIMIT {"retry_after_seconds": 1}'; exit 1
+fi
+exec sleep 120
+"""
+
+
+def test_a_probe_stopped_by_a_human_hands_the_claim_back(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samoflow.session.hold import HoldKind, request_hold
+    from samoflow.session.state import SessionReport
+    from tests.conftest import wait_until
+    from tests.support.replies import run_in_thread
+
+    account = f"probe-{uuid.uuid4().hex[:6]}"
+    for name, value in {
+        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
+        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    script = tmp_path / "limited-then-hangs.sh"
+    script.write_text(LIMITED_THEN_HANGS)
+    files = create_session(
+        load_config(repo), name="halted", task="t", dive=None,
+        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    )
+    calls = files.root / "calls.log"
+    reports: list[SessionReport] = []
+    runner = run_in_thread(files, reports)
+    wait_until(lambda: calls.exists() and calls.read_text().split() == ["1", "2"], 120,
+               "the probe's agent")
+    assert read_status(account).probe == "halted"
+    request_hold(files, HoldKind.STOP, "ann")
+    runner.join(timeout=120)
+
+    assert reports and reports[0].lifecycle is Lifecycle.STOPPED
+    status = read_status(account)
+    assert status.state is AccountState.PAUSED and status.probe is None  # the next one probes
