@@ -184,12 +184,7 @@ def account_used(
         if stops:
             hand_back_probe(files, go)
     elif go is Go.PROBE:
-        before, after = update_status(
-            account,
-            lambda s: (
-                resumed(s) if s.state is AccountState.PROBING and s.probe == files.name else s
-            ),
-        )
+        before, after = update_status(account, lambda s: _probe_passed(s, files.name))
         if before.state is AccountState.PROBING and after.state is AccountState.ACTIVE:
             _tell(files, resumed_key(before), resumed_payload(before, f"the probe of {files.name}"))
     seen = _SEEN.get(account) or AccountStatus(account=account)
