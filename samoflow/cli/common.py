@@ -82,8 +82,10 @@ def fit_to_width(
                           min_width=needed([n]) - _BORDER_PER_COLUMN - 1 if n == 0 else None)
     for row in zip(*(cells[n] for n in keep), strict=True):
         fitted.add_row(*row)
-    hidden = [headers[n] for n in range(len(headers)) if n not in keep]
-    return fitted, [h for h in hidden if any(t not in ("", "-") for t in texts[headers.index(h)])]
+    # Only what had something to say is worth naming as not shown.
+    hidden = [headers[n] for n in range(len(headers))
+              if n not in keep and any(text not in ("", "-") for text in texts[n])]
+    return fitted, hidden
 
 
 def plain_rows(table: Table) -> list[str]:

@@ -8,7 +8,6 @@ row that gives the session back the lifecycle it had before (a gate stays a gate
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -18,6 +17,7 @@ from samoflow.atomic import atomic_write_model, model_problem, read_model
 from samoflow.clock import utcnow
 from samoflow.session.files import SessionFiles
 from samoflow.session.history import HistoryEntry, Outcome, append_entry, system_entry
+from samoflow.session.repair import move_aside
 from samoflow.session.state import HELD, Lifecycle, SessionState, load_state
 
 
@@ -55,8 +55,7 @@ def read_hold(files: SessionFiles) -> Hold | None:
 def _set_aside_unreadable(files: SessionFiles) -> None:
     """Before the request is replaced or lifted: its bytes are kept next to it."""
     if model_problem(files.hold, Hold) is not None:
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
-        os.replace(files.hold, files.hold.with_name(f"{files.hold.name}.broken-{stamp}"))
+        move_aside(files.hold)
 
 
 def request_hold(files: SessionFiles, kind: HoldKind, by: str) -> Hold:

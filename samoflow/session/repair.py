@@ -120,13 +120,19 @@ def set_aside_unreadable(files: SessionFiles) -> list[HistoryEntry]:
         why = model_problem(path, model)
         if why is None:
             continue
-        aside = path.with_name(f"{path.name}.broken-{_stamp()}")
-        os.replace(path, aside)
+        aside = move_aside(path)
         note = f"set aside an unreadable {path.name} as {aside.name} ({why[:300]}); {then}"
         entry = _note_row(read_history(files.history), note)
         append_entry(files.history, entry)
         noted.append(entry)
     return noted
+
+
+def move_aside(path: Path) -> Path:
+    """An unreadable state file to `<name>.broken-<time>`, bytes kept for a human to read."""
+    aside = path.with_name(f"{path.name}.broken-{_stamp()}")
+    os.replace(path, aside)
+    return aside
 
 
 def _stamp() -> str:

@@ -16,6 +16,7 @@ from samoflow.economy.budget import BudgetLimits, read_limits, write_limits
 from samoflow.flows.session import session_flow
 from samoflow.notices.outbox import NoticeOutbox, QueuedNotice
 from samoflow.project import load_config
+from samoflow.session.files import SessionFiles
 from samoflow.session.history import EntryKind, iterations, read_history
 from samoflow.session.spec import AgentKind, AgentSpec
 from samoflow.session.state import Lifecycle
@@ -100,6 +101,26 @@ def test_a_rate_limited_attempt_waits_and_reruns_the_same_iteration(
     assert iteration.iteration == 1 and iteration.attempts == 2  # not failed, not counted twice
 
 
+def session_on_own_account(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, script: str
+) -> tuple[SessionFiles, str]:
+    """A command-agent session on an account of its own, with waits short enough for a test."""
+    account = f"probe-{uuid.uuid4().hex[:6]}"
+    for variable, value in {
+        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
+        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    path = tmp_path / f"{name}.sh"
+    path.write_text(script)
+    files = create_session(
+        load_config(repo), name=name, task="t", dive=None,
+        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {path}"),
+    )
+    return files, account
+
+
 # Iteration 1's agent signals, then its call is limited; iteration 2's agent gets through.
 SIGNALS_THEN_LIMITED = r"""
 echo "$(date +%s.%N) $SAMOFLOW_ITERATION $SAMOFLOW_ATTEMPT" >> "$SAMOFLOW_SESSION_DIR/calls.log"
@@ -116,18 +137,8 @@ def test_a_probe_that_ran_no_agent_is_no_probe_its_next_attempt_is(
 ) -> None:
     """The probe's first iteration is concluded from the signal its agent wrote before the
     limit: no call reached the API, so the account resumes only after its next agent."""
-    account = f"probe-{uuid.uuid4().hex[:6]}"
-    for name, value in {
-        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
-        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    script = tmp_path / "signals-then-limited.sh"
-    script.write_text(SIGNALS_THEN_LIMITED)
-    files = create_session(
-        load_config(repo), name="prober", task="t", dive=None,
-        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    files, account = session_on_own_account(
+        repo, tmp_path, monkeypatch, "prober", SIGNALS_THEN_LIMITED
     )
 
     report = session_flow(str(files.root))
@@ -157,18 +168,8 @@ def test_a_probe_whose_run_ends_without_an_agent_hands_the_claim_back(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Else the other sessions of the account would wait out the stale probe (40 min)."""
-    account = f"probe-{uuid.uuid4().hex[:6]}"
-    for name, value in {
-        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
-        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    script = tmp_path / "blocked-then-limited.sh"
-    script.write_text(SIGNALS_BLOCKED_THEN_LIMITED)
-    files = create_session(
-        load_config(repo), name="leaver", task="t", dive=None,
-        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    files, account = session_on_own_account(
+        repo, tmp_path, monkeypatch, "leaver", SIGNALS_BLOCKED_THEN_LIMITED
     )
 
     report = session_flow(str(files.root))
@@ -198,18 +199,8 @@ def test_a_probe_stopped_by_a_human_hands_the_claim_back(
     from tests.conftest import wait_until
     from tests.support.replies import run_in_thread
 
-    account = f"probe-{uuid.uuid4().hex[:6]}"
-    for name, value in {
-        "SAMOFLOW_ACCOUNT": account, "SAMOFLOW_ACCOUNT_POLL_SECONDS": "0.2",
-        "SAMOFLOW_ACCOUNT_RESUME_JITTER_SECONDS": "0", "SAMOFLOW_LIMIT_RESET_SKEW_SECONDS": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    script = tmp_path / "limited-then-hangs.sh"
-    script.write_text(LIMITED_THEN_HANGS)
-    files = create_session(
-        load_config(repo), name="halted", task="t", dive=None,
-        agent=AgentSpec(kind=AgentKind.COMMAND, command=f"sh {script}"),
+    files, account = session_on_own_account(
+        repo, tmp_path, monkeypatch, "halted", LIMITED_THEN_HANGS
     )
     calls = files.root / "calls.log"
     reports: list[SessionReport] = []
